@@ -1,0 +1,1 @@
+"""Datasets, the FreiHAND layout, synthetic hands and augmenters (heavy imports stay inside modules)."""

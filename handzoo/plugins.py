@@ -1,0 +1,236 @@
+"""Plugin discovery and loading (pluggy + the ``handzoo`` entry-point group).
+
+First-party plugins (those shipped in the ``handzoo`` distribution, under
+``plugins/``) load through exactly the same path as third-party ones; they are
+only loaded first, so their names win a clash. ``HANDZOO_PLUGINS`` restricts
+which *third-party* entry points load: ``a,b`` loads only those, ``none``
+loads none.
+
+A plugin that fails to import, or raises in any hook, contributes nothing: its
+staged registrations are dropped, the failure is recorded in
+:attr:`PluginInfo.errors` (``handzoo plugins`` shows it) and a
+:class:`PluginWarning` is issued. Nothing a plugin does can break the CLI.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import traceback
+import warnings
+from dataclasses import asdict, dataclass, field
+from importlib import metadata as importlib_metadata
+from typing import Any
+
+import pluggy
+
+from handzoo import hookspecs
+from handzoo.errors import DuplicateNameError
+from handzoo.registry import Registry
+
+ENTRY_POINT_GROUP = "handzoo"
+FIRST_PARTY_DIST = "handzoo"
+ENV_PLUGINS = "HANDZOO_PLUGINS"
+
+# hook name -> registry kind
+HOOK_KINDS = {
+    "register_backbones": "backbone",
+    "register_heads": "head",
+    "register_models": "model",
+    "register_augmenters": "augmenter",
+    "register_metrics": "metric",
+    "register_datasets": "dataset",
+}
+
+
+class PluginWarning(UserWarning):
+    """A plugin was skipped, or one of its registrations was refused."""
+
+
+@dataclass
+class PluginInfo:
+    """What ``handzoo plugins`` reports for one plugin.
+
+    ``status`` is ``loaded``, ``failed`` (import or hook error: nothing
+    registered) or ``disabled`` (left out by ``HANDZOO_PLUGINS``).
+    """
+
+    name: str
+    module: str
+    distribution: str | None = None
+    version: str | None = None
+    first_party: bool = False
+    status: str = "loaded"
+    hooks: list[str] = field(default_factory=list)
+    registered: dict[str, int] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _describe(exc: BaseException) -> str:
+    """One line: exception type, message and the innermost frame of the plugin's code."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f" ({frames[-1].filename}:{frames[-1].lineno})" if frames else ""
+    return f"{type(exc).__name__}: {exc}{where}"
+
+
+def parse_plugin_filter(value: str | None) -> set[str] | None:
+    """``HANDZOO_PLUGINS`` as a set of allowed third-party names; None means all."""
+    if value is None or not value.strip():
+        return None
+    names = {v.strip() for v in value.split(",") if v.strip()}
+    return set() if names == {"none"} else names
+
+
+class PluginHost:
+    """A pluggy manager bound to one :class:`Registry`."""
+
+    def __init__(self, registry: Registry | None = None) -> None:
+        self.registry = registry if registry is not None else Registry()
+        self.pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+        self.pm.add_hookspecs(hookspecs)
+        self.plugins: dict[str, PluginInfo] = {}
+
+    # -- discovery -------------------------------------------------------------
+    def load_entry_points(self, allowed: set[str] | None = None) -> None:
+        """Load every entry point in the ``handzoo`` group, first-party first.
+
+        Args:
+            allowed: third-party entry-point names to load (None: all of them).
+        """
+        eps = list(importlib_metadata.entry_points(group=ENTRY_POINT_GROUP))
+        seen: set[str] = set()
+        unique = []
+        for ep in eps:  # a package visible twice on sys.path lists its entry points twice
+            if ep.name not in seen:
+                seen.add(ep.name)
+                unique.append(ep)
+
+        def dist_name(ep: importlib_metadata.EntryPoint) -> str | None:
+            dist = getattr(ep, "dist", None)
+            return dist.metadata["Name"] if dist is not None else None
+
+        first = sorted((ep for ep in unique if dist_name(ep) == FIRST_PARTY_DIST), key=lambda e: e.name)
+        third = sorted((ep for ep in unique if dist_name(ep) != FIRST_PARTY_DIST), key=lambda e: e.name)
+        for ep in first + third:
+            dist = getattr(ep, "dist", None)
+            info = PluginInfo(
+                name=ep.name,
+                module=ep.value,
+                distribution=dist_name(ep),
+                version=dist.version if dist is not None else None,
+                first_party=dist_name(ep) == FIRST_PARTY_DIST,
+            )
+            if not info.first_party and allowed is not None and ep.name not in allowed:
+                info.status = "disabled"
+                info.errors.append(f"not in {ENV_PLUGINS}")
+                self.plugins[info.name] = info
+                continue
+            try:
+                obj = ep.load()
+            except Exception as exc:
+                self._fail(info, f"import failed: {_describe(exc)}")
+                continue
+            self.add(obj, info=info)
+        if allowed:
+            missing = sorted(allowed - {ep.name for ep in third})
+            if missing:
+                names = ", ".join(sorted(ep.name for ep in third)) or "none"
+                warnings.warn(
+                    f"{ENV_PLUGINS} names {', '.join(missing)}, not installed "
+                    f"(installed third-party plugins: {names})",
+                    PluginWarning,
+                    stacklevel=2,
+                )
+
+    # -- registration ----------------------------------------------------------
+    def add(self, obj: Any, name: str | None = None, *, info: PluginInfo | None = None) -> PluginInfo:
+        """Register a plugin object (a module or any object with hook functions).
+
+        Its hooks run at once; their registrations are committed only when
+        every hook succeeded.
+        """
+        if info is None:
+            name = name or getattr(obj, "__name__", None) or type(obj).__name__
+            info = PluginInfo(name=name, module=getattr(obj, "__name__", type(obj).__name__))
+        if info.name in self.plugins and self.plugins[info.name].status == "loaded":
+            raise ValueError(f"a plugin named {info.name!r} is already loaded")
+        try:
+            self.pm.register(obj, name=info.name)
+            self.pm.check_pending()
+        except Exception as exc:
+            if self.pm.is_registered(obj):
+                self.pm.unregister(obj)
+            return self._fail(info, f"invalid plugin: {_describe(exc)}")
+
+        staged: list[tuple[str, str, Any, dict[str, Any]]] = []
+        for hook_name, kind in HOOK_KINDS.items():
+            impls = [i for i in getattr(self.pm.hook, hook_name).get_hookimpls() if i.plugin is obj]
+            for impl in impls:
+                info.hooks.append(hook_name)
+
+                def register(reg_name: str, factory: Any, _kind: str = kind, **meta: Any) -> None:
+                    staged.append((_kind, reg_name, factory, meta))
+
+                try:
+                    impl.function(register=register)
+                except Exception as exc:
+                    self.pm.unregister(obj)
+                    return self._fail(info, f"{hook_name} raised {_describe(exc)}")
+
+        info.status = "loaded"
+        for kind, reg_name, factory, meta in staged:
+            try:
+                self.registry.register(kind, reg_name, factory, plugin=info.name, **meta)
+            except (DuplicateNameError, ValueError, TypeError) as exc:
+                info.errors.append(str(exc))
+                warnings.warn(str(exc), PluginWarning, stacklevel=2)
+                continue
+            info.registered[kind] = info.registered.get(kind, 0) + 1
+        self.plugins[info.name] = info
+        return info
+
+    def remove(self, name: str) -> None:
+        """Unregister a plugin and every entry it registered."""
+        plugin = self.pm.get_plugin(name)
+        if plugin is not None:
+            self.pm.unregister(plugin)
+        self.registry.unregister_plugin(name)
+        self.plugins.pop(name, None)
+
+    def _fail(self, info: PluginInfo, message: str) -> PluginInfo:
+        info.status = "failed"
+        info.errors.append(message)
+        self.plugins[info.name] = info
+        warnings.warn(f"plugin {info.name!r} skipped: {message}", PluginWarning, stacklevel=3)
+        return info
+
+
+_HOST: PluginHost | None = None
+
+
+def get_host() -> PluginHost:
+    """The process-wide plugin host, loading the entry points on first use."""
+    global _HOST
+    if _HOST is None:
+        host = PluginHost()
+        host.load_entry_points(parse_plugin_filter(os.environ.get(ENV_PLUGINS)))
+        _HOST = host
+    return _HOST
+
+
+def get_registry() -> Registry:
+    """The process-wide registry, filled by every enabled plugin."""
+    return get_host().registry
+
+
+def reset() -> None:
+    """Forget the loaded plugins; the next :func:`get_host` discovers them again.
+
+    Also invalidates import caches so distributions installed since are found.
+    """
+    global _HOST
+    _HOST = None
+    importlib.invalidate_caches()

@@ -1,0 +1,212 @@
+"""Plugin loading through real entry points: third-party distributions, broken ones, filtering."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import warnings
+
+import pytest
+
+import handzoo
+import handzoo.plugins
+from handzoo.plugins import PluginHost, PluginWarning, parse_plugin_filter
+from tests.conftest import write_distribution
+
+GOOD_PLUGIN = """
+import handzoo
+
+def _model(width=8):
+    '''A tiny third-party model.'''
+    return ("toy", width)
+
+@handzoo.hookimpl
+def register_models(register):
+    register("toyhand", _model, default_cfg={"width": 8}, paper="none")
+
+@handzoo.hookimpl
+def register_metrics(register):
+    register("toy_metric", lambda: (lambda p, g: 0.0), description="always zero")
+"""
+
+IMPORT_BROKEN = """
+import handzoo
+import a_module_that_does_not_exist  # noqa: F401
+"""
+
+HOOK_BROKEN = """
+import handzoo
+
+@handzoo.hookimpl
+def register_models(register):
+    register("half_registered", lambda: 1)
+    raise RuntimeError("boom in the hook")
+"""
+
+CLASHING = """
+import handzoo
+
+@handzoo.hookimpl
+def register_models(register):
+    register("resnet18", lambda: "impostor")
+    register("clash_other", lambda: "fine")
+"""
+
+
+def _install(site, dist, name, module, source, version="1.2.3"):
+    write_distribution(site, dist, version, {name: module}, {module: source})
+
+
+def test_third_party_distribution_is_discovered_through_its_entry_point(plugin_site):
+    _install(plugin_site, "handzoo-toy", "toy", "handzoo_toy_plugin", GOOD_PLUGIN)
+    registry = handzoo.get_registry()
+    entry = registry.get("model", "toyhand")
+    assert entry.plugin == "toy"
+    assert entry.description == "A tiny third-party model."
+    assert entry.metadata == {"paper": "none"}
+    assert registry.create("model", "toyhand") == ("toy", 8)
+    assert "toy_metric" in handzoo.list_metrics()
+    info = handzoo.plugins.get_host().plugins["toy"]
+    assert (info.distribution, info.version, info.first_party, info.status) == (
+        "handzoo-toy",
+        "1.2.3",
+        False,
+        "loaded",
+    )
+    assert info.hooks == ["register_models", "register_metrics"]
+    assert info.registered == {"model": 1, "metric": 1}
+    # First-party plugins come through the same mechanism.
+    first = [i for i in handzoo.plugins.get_host().plugins.values() if i.first_party]
+    assert {"timm", "heads"} <= {i.name for i in first}
+    assert all(i.distribution == "handzoo" for i in first)
+
+
+def test_broken_plugins_are_skipped_and_reported(plugin_site):
+    _install(plugin_site, "handzoo-broken-import", "broken_import", "hz_broken_import", IMPORT_BROKEN)
+    _install(plugin_site, "handzoo-broken-hook", "broken_hook", "hz_broken_hook", HOOK_BROKEN)
+    _install(plugin_site, "handzoo-good", "toy", "handzoo_toy_plugin", GOOD_PLUGIN)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        host = handzoo.plugins.get_host()
+    plugins = host.plugins
+    assert plugins["broken_import"].status == "failed"
+    assert "ModuleNotFoundError" in plugins["broken_import"].errors[0]
+    assert "a_module_that_does_not_exist" in plugins["broken_import"].errors[0]
+    assert plugins["broken_hook"].status == "failed"
+    assert "register_models raised RuntimeError: boom in the hook" in plugins["broken_hook"].errors[0]
+    # A failing hook contributes nothing, not even what it registered before raising.
+    assert "half_registered" not in handzoo.list_models()
+    # Everything else keeps working.
+    assert plugins["toy"].status == "loaded"
+    assert "toyhand" in handzoo.list_models()
+    assert handzoo.list_models("resnet*") == ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152"]
+    messages = [str(w.message) for w in caught if issubclass(w.category, PluginWarning)]
+    assert any("broken_import" in m for m in messages) and any("broken_hook" in m for m in messages)
+
+
+def test_clashing_name_is_refused_and_first_party_stays(plugin_site):
+    _install(plugin_site, "handzoo-clash", "clash", "hz_clash", CLASHING)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        host = handzoo.plugins.get_host()
+    info = host.plugins["clash"]
+    assert info.status == "loaded"
+    assert info.registered == {"model": 1}
+    assert "'clash'" in info.errors[0] and "'timm'" in info.errors[0]
+    assert host.registry.get("model", "resnet18").plugin == "timm"
+    assert host.registry.get("model", "clash_other").plugin == "clash"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected_loaded", "expected_disabled"),
+    [
+        ("none", set(), {"toy", "other"}),
+        ("toy", {"toy"}, {"other"}),
+        ("toy, other", {"toy", "other"}, set()),
+        ("", {"toy", "other"}, set()),
+    ],
+)
+def test_handzoo_plugins_restricts_third_party_only(
+    plugin_site, monkeypatch, value, expected_loaded, expected_disabled
+):
+    _install(plugin_site, "handzoo-toy", "toy", "handzoo_toy_plugin", GOOD_PLUGIN)
+    other = GOOD_PLUGIN.replace("toyhand", "otherhand").replace("toy_metric", "other_metric")
+    _install(plugin_site, "handzoo-other", "other", "handzoo_other_plugin", other)
+    monkeypatch.setenv("HANDZOO_PLUGINS", value)
+    host = handzoo.plugins.get_host()
+    third = {n: i for n, i in host.plugins.items() if not i.first_party}
+    assert {n for n, i in third.items() if i.status == "loaded"} == expected_loaded
+    assert {n for n, i in third.items() if i.status == "disabled"} == expected_disabled
+    assert ("toyhand" in handzoo.list_models()) == ("toy" in expected_loaded)
+    # First-party plugins always load.
+    assert "resnet101" in handzoo.list_models()
+
+
+def test_unknown_name_in_handzoo_plugins_warns(plugin_site, monkeypatch):
+    monkeypatch.setenv("HANDZOO_PLUGINS", "nosuchplugin")
+    with pytest.warns(PluginWarning, match="nosuchplugin, not installed"):
+        handzoo.plugins.get_host()
+
+
+def test_parse_plugin_filter():
+    assert parse_plugin_filter(None) is None
+    assert parse_plugin_filter("  ") is None
+    assert parse_plugin_filter("none") == set()
+    assert parse_plugin_filter("a, b,,") == {"a", "b"}
+
+
+def test_objects_register_and_unregister_like_llm_plugins():
+    host = PluginHost()
+
+    class Inline:
+        @handzoo.hookimpl
+        def register_heads(self, register):
+            register("inline_head", lambda in_features: in_features)
+
+    host.add(Inline(), name="inline")
+    try:
+        assert host.registry.create("head", "inline_head", in_features=5) == 5
+    finally:
+        host.remove("inline")
+    assert host.registry.names("head") == []
+
+
+def test_misspelt_hook_is_reported_not_raised():
+    host = PluginHost()
+
+    class Misspelt:
+        @handzoo.hookimpl
+        def register_modles(self, register):
+            register("x", lambda: 1)
+
+    with pytest.warns(PluginWarning, match="invalid plugin"):
+        info = host.add(Misspelt(), name="misspelt")
+    assert info.status == "failed" and "register_modles" in info.errors[0]
+
+
+def _cli(*args, env=None):
+    return subprocess.run(
+        [sys.executable, "-m", "handzoo", *args], capture_output=True, text=True, env=env, timeout=120
+    )
+
+
+def test_cli_shows_third_party_and_broken_plugins(plugin_site):
+    _install(plugin_site, "handzoo-toy", "toy", "handzoo_toy_plugin", GOOD_PLUGIN)
+    _install(plugin_site, "handzoo-broken-import", "broken_import", "hz_broken_import", IMPORT_BROKEN)
+    listed = _cli("list", "models", "--json")
+    assert listed.returncode == 0, listed.stderr
+    names = [e["name"] for e in json.loads(listed.stdout)]
+    assert "toyhand" in names and "resnet101" in names
+    assert "plugin 'broken_import' skipped" in listed.stderr
+    plugins = _cli("plugins", "--json")
+    assert plugins.returncode == 0, plugins.stderr
+    by_name = {p["name"]: p for p in json.loads(plugins.stdout)}
+    assert by_name["toy"]["version"] == "1.2.3" and by_name["toy"]["hooks"] == [
+        "register_models",
+        "register_metrics",
+    ]
+    assert by_name["broken_import"]["status"] == "failed"
+    assert "a_module_that_does_not_exist" in by_name["broken_import"]["errors"][0]
+    table = _cli("plugins")
+    assert table.returncode == 0 and "toy" in table.stdout and "failed" in table.stdout
