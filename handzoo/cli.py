@@ -141,6 +141,101 @@ def plugins_command(
     _console().print(table)
 
 
+@app.command("run")
+def run_command(
+    model: str = typer.Argument(..., help="A registered model, e.g. resnet101 (`handzoo list models`)."),
+    data: Optional[str] = typer.Option(None, "--data", help="Dataset name (default: synthetic)."),  # noqa: UP045
+    data_root: Optional[str] = typer.Option(None, "--data-root", help="Dataset folder (FreiHAND layout)."),  # noqa: UP045
+    epochs: Optional[int] = typer.Option(None, "--epochs", min=1, help="Epochs to train."),  # noqa: UP045
+    max_steps: Optional[int] = typer.Option(None, "--max-steps", min=1, help="Optimiser steps to train."),  # noqa: UP045
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, help="Batch size per process."),  # noqa: UP045
+    image_size: Optional[int] = typer.Option(None, "--image-size", min=16, help="Input size in pixels."),  # noqa: UP045
+    lr: Optional[float] = typer.Option(None, "--lr", help="Base learning rate."),  # noqa: UP045
+    device: Optional[str] = typer.Option(None, "--device", help="auto (default), cpu, cuda or cuda:N."),  # noqa: UP045
+    workers: Optional[int] = typer.Option(None, "--workers", min=0, help="DataLoader worker processes."),  # noqa: UP045
+    out: Optional[str] = typer.Option(None, "--out", help="Run folder (default: runs/MODEL)."),  # noqa: UP045
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its checkpoint."),
+    force: bool = typer.Option(False, "--force", help="Overwrite a previous run in --out."),
+    checkpoint_every: Optional[int] = typer.Option(  # noqa: UP045
+        None, "--checkpoint-every", min=1, help="Steps between checkpoints."
+    ),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Random seed."),  # noqa: UP045
+    config: Optional[str] = typer.Option(None, "--config", help="Start from a config.yaml."),  # noqa: UP045
+    sets: list[str] = typer.Option([], "--set", help="Override any config key: --set optim.lr=3e-4."),
+) -> None:
+    """Train MODEL, evaluate PA-MPJPE and export safetensors weights into --out."""
+    from pathlib import Path
+
+    from handzoo.config import RunConfig
+    from handzoo.plugins import get_registry
+    from handzoo.runner.plan import resolve_config
+    from handzoo.runner.trainer import OUTPUT_FILES, Trainer, clean_out_dir
+
+    get_registry().get("model", model)  # an unknown name fails before anything is written
+    flags = {
+        "data.name": data,
+        "data.root": data_root,
+        "run.epochs": epochs,
+        "run.max_steps": max_steps,
+        "data.batch_size": batch_size,
+        "data.image_size": image_size,
+        "optim.lr": lr,
+        "run.device": device,
+        "data.workers": workers,
+        "run.checkpoint_every": checkpoint_every,
+        "run.seed": seed,
+    }
+    out_dir = Path(out or Path("runs") / model.replace("/", "-"))
+    console = _console()
+    if resume:
+        saved = out_dir / "config.yaml"
+        if not saved.exists() or not (out_dir / "checkpoint.pt").exists():
+            raise UsageError(
+                f"--resume: {out_dir} holds no checkpoint to resume; start the run without --resume"
+            )
+        cfg = RunConfig.from_yaml(saved)
+        if cfg.model.name != model:
+            raise UsageError(f"--resume: {out_dir} is a run of {cfg.model.name!r}, not {model!r}")
+        keep = {k: v for k, v in flags.items() if v is not None and k in ("run.device", "data.workers")}
+        cfg = cfg.with_overrides(keep)
+        summary = None
+    else:
+        existing = [n for n in OUTPUT_FILES if (out_dir / n).exists()]
+        if existing and not force:
+            raise UsageError(
+                f"{out_dir} already holds a run ({', '.join(existing)}); pass --resume to continue it, "
+                "--force to overwrite it, or another --out"
+            )
+        recipe = RunConfig.from_yaml(config).model_dump(mode="json") if config else None
+        if recipe:
+            recipe = {f"{sec}.{k}": v for sec, vals in recipe.items() for k, v in vals.items()}
+        cfg, summary = resolve_config(model, flags, list(sets), recipe)
+        if force:
+            clean_out_dir(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    trainer = Trainer(cfg, out_dir, resume=resume, console=console)
+    if summary and trainer.dist.is_main:
+        console.print(f"embedded default (no --data): {summary}")
+    result = trainer.run()
+    if trainer.dist.is_main:
+        _print_run_summary(console, result)
+
+
+def _print_run_summary(console, result) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"{result.out}: {result.steps} steps in {result.seconds / 60:.1f} min", box=None)
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for k, v in result.metrics.items():
+        table.add_row(k, f"{v:.4g}" if isinstance(v, float) else str(v))
+    console.print(table)
+    m = result.metrics
+    if "pa_mpjpe_mm" in m and "baseline_pa_mpjpe_mm" in m:
+        ratio = m["pa_mpjpe_mm"] / m["baseline_pa_mpjpe_mm"]
+        console.print(f"PA-MPJPE is {ratio:.2f}x the constant baseline; outputs in {result.out}/")
+
+
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
     print(f"handzoo: warning: {message}", file=sys.stderr)
 

@@ -5,7 +5,8 @@ The configuration is flat and explicit: four sections, no inheritance::
     model: {name, pretrained, options}
     data:  {name, root, image_size, augment, augment_cfg, batch_size, workers, val_fraction}
     optim: {name, lr, weight_decay, loss, schedule, warmup_steps, constant_fraction, grad_clip}
-    run:   {epochs, max_steps, seed, device, out, checkpoint_every, amp, compile, log_every}
+    run:   {epochs, max_steps, seed, device, out, checkpoint_every, amp, compile, log_every,
+            time_budget_min}
 
 Overrides use dotted keys (``optim.lr=3e-4``, ``data.augment=[rotate,flip]``,
 ``model.options.head=mano``); values are parsed as YAML and validated, and an
@@ -79,6 +80,9 @@ class RunSection(_Section):
     amp: bool = True
     compile: bool = False
     log_every: int = Field(10, ge=1)
+    # When set and max_steps/epochs are not, the run measures its speed during
+    # warm-up and fixes max_steps so training ends within this many minutes.
+    time_budget_min: float | None = Field(None, gt=0.0)
 
 
 class RunConfig(_Section):

@@ -1,0 +1,103 @@
+"""Predict a split and score it with :mod:`handzoo.metrics` (on the model's device)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import nullcontext
+
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from handzoo.runner.distributed import DistInfo, gather_rows
+
+
+class ShardSampler(Sampler[int]):
+    """Indices ``rank::world_size`` in order: every sample on exactly one rank, no padding."""
+
+    def __init__(self, length: int, rank: int = 0, world_size: int = 1) -> None:
+        self.length, self.rank, self.world_size = length, rank, world_size
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(range(self.rank, self.length, self.world_size))
+
+    def __len__(self) -> int:
+        return len(range(self.rank, self.length, self.world_size))
+
+
+def autocast(device: torch.device, dtype: torch.dtype | None):
+    """bf16/fp16 autocast on CUDA when ``dtype`` is set; a no-op elsewhere."""
+    if dtype is None or device.type != "cuda":
+        return nullcontext()
+    return torch.autocast(device_type="cuda", dtype=dtype)
+
+
+@torch.no_grad()
+def predict(
+    model: torch.nn.Module,
+    dataset: Dataset,
+    device: torch.device,
+    batch_size: int = 64,
+    workers: int = 0,
+    amp_dtype: torch.dtype | None = None,
+    dist: DistInfo | None = None,
+    progress=None,
+) -> dict[str, torch.Tensor] | None:
+    """Run ``model`` over ``dataset``; on rank 0 return rows sorted by sample index.
+
+    Returns:
+        ``index`` (N,), ``pred`` (N,21,3) metres root-relative, ``gt`` (N,21,3)
+        metres root-relative (when the split has labels), and ``pred_verts`` /
+        ``gt_verts`` (N,778,3) when both exist. Other ranks get None.
+    """
+    dist = dist or DistInfo()
+    loader = DataLoader(
+        dataset,
+        batch_size=batch_size,
+        sampler=ShardSampler(len(dataset), dist.rank, dist.world_size),
+        num_workers=workers,
+        pin_memory=device.type == "cuda",
+    )
+    was_training = model.training
+    model.eval()
+    rows: dict[str, list[torch.Tensor]] = {}
+    for batch in loader:
+        images = batch["image"].to(device, non_blocking=True)
+        if device.type == "cuda":
+            images = images.contiguous(memory_format=torch.channels_last)
+        with autocast(device, amp_dtype):
+            out = model(images)
+        found = {"index": torch.as_tensor(batch["index"]), "pred": out.joints3d.float()}
+        if "joints3d" in batch:
+            gt = batch["joints3d"].to(device).float()
+            found["gt"] = gt - gt[:, :1]
+        if out.vertices is not None and "verts" in batch:
+            gt_joints = batch["joints3d"].to(device).float()
+            found["pred_verts"] = out.vertices.float()
+            found["gt_verts"] = batch["verts"].to(device).float() - gt_joints[:, :1]
+        for k, v in found.items():
+            rows.setdefault(k, []).append(v.detach().cpu())
+        if progress is not None:
+            progress(len(images))
+    model.train(was_training)
+    local = {k: torch.cat(v) for k, v in rows.items()} if rows else {}
+    gathered = gather_rows(dist, local) if local else local
+    if gathered is None:
+        return None
+    order = torch.argsort(gathered["index"])
+    return {k: v[order] for k, v in gathered.items()}
+
+
+def score(rows: dict[str, torch.Tensor], device: torch.device | None = None) -> dict[str, torch.Tensor]:
+    """Per-sample metrics of predicted rows (see :func:`handzoo.metrics.per_sample_metrics`)."""
+    from handzoo.metrics import per_sample_metrics
+
+    if "gt" not in rows:
+        raise ValueError("this split has no ground truth; write a submission instead of scoring it")
+    dev = device or torch.device("cpu")
+    pv, gv = rows.get("pred_verts"), rows.get("gt_verts")
+    return per_sample_metrics(
+        rows["pred"].to(dev, torch.float64),
+        rows["gt"].to(dev, torch.float64),
+        None if pv is None else pv.to(dev, torch.float64),
+        None if gv is None else gv.to(dev, torch.float64),
+    )

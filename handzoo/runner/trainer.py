@@ -1,0 +1,616 @@
+"""The training loop behind ``handzoo run``: train -> evaluate -> export.
+
+Outputs in the run folder (rank 0 only): ``config.yaml`` (fully resolved),
+``history.jsonl`` (one row per logged step, each with ``step``),
+``checkpoint.pt`` (resumable), ``metrics.json``, ``model.safetensors``
+(weights + metadata), ``curves.png`` and ``MODEL_CARD.md``.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import itertools
+import json
+import logging
+import math
+import os
+import random
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, DistributedSampler, Sampler
+
+import handzoo
+from handzoo.config import RunConfig
+from handzoo.errors import HandzooError, UsageError
+from handzoo.runner import checkpoint as ckpt
+from handzoo.runner.baseline import procrustes_mean
+from handzoo.runner.distributed import DistInfo, all_reduce_mean, barrier, init_from_env, shutdown
+from handzoo.runner.evaluate import autocast, predict, score
+from handzoo.runner.export import export_weights, weights_metadata, write_model_card
+from handzoo.runner.plots import plot_curves
+from handzoo.runner.schedule import lr_factor
+
+log = logging.getLogger("handzoo")
+
+OUTPUT_FILES = ("config.yaml", "history.jsonl", "metrics.json", "model.safetensors", ckpt.CHECKPOINT_NAME)
+
+
+class NonFiniteLossError(HandzooError):
+    """The loss became NaN or Inf; the last good checkpoint is kept."""
+
+
+@dataclass
+class RunResult:
+    out: Path
+    metrics: dict[str, float]
+    steps: int
+    seconds: float
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+# ----------------------------------------------------------------------------- set-up
+def resolve_device(spec: str, dist: DistInfo | None = None) -> torch.device:
+    """'auto' -> CUDA when available (the local rank's GPU under torchrun), else CPU."""
+    if spec == "auto":
+        spec = "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        device = torch.device(spec)
+    except RuntimeError as exc:
+        raise UsageError(f"invalid --device {spec!r}: use auto, cpu, cuda or cuda:N") from exc
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise UsageError("--device cuda was asked for but no CUDA GPU is available; use --device cpu")
+        if device.index is None:
+            device = torch.device("cuda", (dist.local_rank if dist else 0))
+        torch.cuda.set_device(device)
+    return device
+
+
+def amp_dtype_for(device: torch.device, enabled: bool) -> torch.dtype | None:
+    """bf16 where the GPU supports it, else fp16 (with a grad scaler); None on the CPU."""
+    if not enabled or device.type != "cuda":
+        return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def _accepts(fn: Callable[..., Any], name: str) -> bool:
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.name == name or p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
+
+
+def build_model(cfg: RunConfig) -> torch.nn.Module:
+    """The configured model, at the data's input size when the model takes one."""
+    from handzoo.plugins import get_registry
+
+    entry = get_registry().get("model", cfg.model.name)
+    options = dict(cfg.model.options)
+    if "image_size" not in options and _accepts(entry.factory, "image_size"):
+        options["image_size"] = cfg.data.image_size
+    return handzoo.create_model(cfg.model.name, pretrained=cfg.model.pretrained, **options)
+
+
+def build_dataset(cfg: RunConfig, split: str, preprocessing: dict[str, Any], augment: bool):
+    kwargs: dict[str, Any] = {
+        "split": split,
+        "image_size": cfg.data.image_size,
+        "augment": list(cfg.data.augment) if augment else [],
+        "augment_cfg": dict(cfg.data.augment_cfg),
+        "mean": tuple(preprocessing["mean"]),
+        "std": tuple(preprocessing["std"]),
+        "val_fraction": cfg.data.val_fraction,
+    }
+    if cfg.data.root is not None:
+        kwargs["root"] = cfg.data.root
+    return handzoo.create_dataset(cfg.data.name, **kwargs)
+
+
+class ResumableSampler(Sampler[int]):
+    """A DistributedSampler (shuffled per epoch from the run seed) that can start mid-epoch."""
+
+    def __init__(self, base: DistributedSampler) -> None:
+        self.base = base
+        self.skip = 0
+
+    def set_position(self, epoch: int, skip_samples: int) -> None:
+        self.base.set_epoch(epoch)
+        self.skip = skip_samples
+
+    def __iter__(self) -> Iterator[int]:
+        return itertools.islice(iter(self.base), self.skip, None)
+
+    def __len__(self) -> int:
+        return len(self.base) - self.skip
+
+
+def default_loss(
+    out: handzoo.HandOutput, batch: dict[str, torch.Tensor], kind: str = "l1"
+) -> dict[str, torch.Tensor]:
+    """The seed's loss: L1 between predicted and ground-truth root-relative joints (metres)."""
+    gt = batch["joints3d"]
+    gt = gt - gt[:, :1]
+    pred = out.joints3d.float()
+    if kind == "l1":
+        loss = (pred - gt).abs().mean()
+    elif kind == "l2":
+        loss = ((pred - gt) ** 2).sum(-1).mean()
+    else:
+        loss = torch.nn.functional.smooth_l1_loss(pred, gt, beta=0.01)
+    return {"loss": loss}
+
+
+def _is_oom(exc: BaseException) -> bool:
+    return (
+        isinstance(exc, torch.cuda.OutOfMemoryError)
+        or "out of memory" in str(exc).lower()
+        or ("can't allocate memory" in str(exc))
+    )
+
+
+# ----------------------------------------------------------------------------- the run
+class Trainer:
+    """One run. Construct with a resolved :class:`RunConfig`, then call :meth:`run`."""
+
+    def __init__(
+        self,
+        cfg: RunConfig,
+        out: str | Path,
+        resume: bool = False,
+        console: Any = None,
+    ) -> None:
+        self.cfg = cfg
+        self.out = Path(out)
+        self.resume = resume
+        self.dist = init_from_env(
+            "cuda"
+            if cfg.run.device.startswith("cuda") or (cfg.run.device == "auto" and torch.cuda.is_available())
+            else "cpu"
+        )
+        self.device = resolve_device(cfg.run.device, self.dist)
+        self.amp_dtype = amp_dtype_for(self.device, cfg.run.amp)
+        self.console = console
+        self.history: list[dict[str, Any]] = []
+
+    # -- logging helpers -------------------------------------------------------
+    def say(self, message: str) -> None:
+        if not self.dist.is_main:
+            return
+        if self.console is not None:
+            self.console.print(message)
+        else:
+            log.info(message)
+
+    def _append_history(self, row: dict[str, Any]) -> None:
+        self.history.append(row)
+        if self.dist.is_main:
+            with open(self.out / "history.jsonl", "a") as f:
+                f.write(json.dumps(row) + "\n")
+
+    # -- main entry ----------------------------------------------------------------
+    def run(self) -> RunResult:
+        try:
+            return self._run()
+        except RuntimeError as exc:
+            if _is_oom(exc):
+                bs = self.cfg.data.batch_size
+                raise HandzooError(
+                    f"out of memory on {self.device} at batch size {bs}, {self.cfg.data.image_size} px; "
+                    f"lower --batch-size (e.g. {max(1, bs // 2)}) or --image-size"
+                ) from exc
+            raise
+        finally:
+            shutdown(self.dist)
+
+    def _run(self) -> RunResult:
+        cfg, dist = self.cfg, self.dist
+        started = time.perf_counter()
+        if dist.is_main:
+            self.out.mkdir(parents=True, exist_ok=True)
+        seed_everything(cfg.run.seed + dist.rank)
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True
+            torch.backends.cuda.matmul.allow_tf32 = True
+            torch.backends.cudnn.allow_tf32 = True
+
+        model = build_model(cfg).to(self.device)
+        hand_model = getattr(getattr(model, "head", None), "hand_model_kind", None)
+        if hand_model:
+            self.say(f"hand model: {hand_model}")
+        preprocessing = dict(model.preprocessing)
+        if self.device.type == "cuda":
+            model = model.to(memory_format=torch.channels_last)
+        raw_model = model
+        train_ds = build_dataset(cfg, "train", preprocessing, augment=True)
+        val_ds = build_dataset(cfg, "val", preprocessing, augment=False)
+        bs = cfg.data.batch_size
+        if len(train_ds) < bs * dist.world_size:
+            raise UsageError(
+                f"the training split has {len(train_ds)} samples, fewer than one batch "
+                f"({bs} x {dist.world_size} processes); lower --batch-size"
+            )
+        base_sampler = DistributedSampler(
+            train_ds,
+            num_replicas=dist.world_size,
+            rank=dist.rank,
+            shuffle=True,
+            seed=cfg.run.seed,
+            drop_last=True,
+        )
+        sampler = ResumableSampler(base_sampler)
+        loader = DataLoader(
+            train_ds,
+            batch_size=bs,
+            sampler=sampler,
+            num_workers=cfg.data.workers,
+            pin_memory=self.device.type == "cuda",
+            drop_last=True,
+            persistent_workers=False,
+        )
+        steps_per_epoch = len(base_sampler) // bs
+        total_steps = self._total_steps(steps_per_epoch)
+
+        if dist.enabled:
+            model = torch.nn.parallel.DistributedDataParallel(
+                model, device_ids=[self.device.index] if self.device.type == "cuda" else None
+            )
+        if cfg.run.compile:
+            model = torch.compile(model)
+        optimizer = self._optimizer(raw_model)
+        scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
+        budget = {"total": total_steps}
+        o = cfg.optim
+
+        def factor(step: int) -> float:
+            return lr_factor(step, budget["total"], o.schedule, o.warmup_steps, o.constant_fraction)
+
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+        loss_fn = getattr(raw_model, "compute_loss", None)
+
+        step = 0
+        if self.resume and (self.out / ckpt.CHECKPOINT_NAME).exists():
+            state = ckpt.load(self.out / ckpt.CHECKPOINT_NAME, map_location=self.device)
+            raw_model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            scheduler.load_state_dict(state["scheduler"])
+            scaler.load_state_dict(state["scaler"])
+            ckpt.set_rng_state(
+                state["rng"][min(dist.rank, len(state["rng"]) - 1)]
+                if isinstance(state["rng"], list)
+                else state["rng"]
+            )
+            step = int(state["step"])
+            budget["total"] = int(state["total_steps"])
+            self._truncate_history(step)
+            self.say(f"resuming from step {step} of {budget['total']}")
+        elif dist.is_main:
+            (self.out / "history.jsonl").write_text("")
+
+        self._save_config(budget["total"])
+        self.say(self._plan_line(len(train_ds), len(val_ds), steps_per_epoch, budget["total"]))
+
+        # The constant baseline needs only the training labels.
+        baseline_shape = procrustes_mean(torch.as_tensor(_labels(train_ds), dtype=torch.float64))
+
+        last_val_step = -1
+        # In time-budget mode the schedule's length is measured during warm-up,
+        # where the learning rate does not depend on it yet.
+        budget_probe = 0
+        if budget["total"] == 10**9 and step == 0:
+            budget_probe = max(8, min(cfg.optim.warmup_steps, 40))
+        probe_start = time.perf_counter()
+        val_metrics: dict[str, float] = {}
+        progress = _Progress(self, budget["total"], step, bs * dist.world_size)
+        window_loss: list[float] = []
+        data_wait = 0.0
+        epoch_started = time.perf_counter()
+        model.train()
+        with progress:
+            while step < budget["total"]:
+                epoch, in_epoch = divmod(step, steps_per_epoch)
+                sampler.set_position(epoch, in_epoch * bs)
+                if hasattr(train_ds, "set_epoch"):
+                    train_ds.set_epoch(epoch)
+                tick = time.perf_counter()
+                for batch in loader:
+                    data_wait += time.perf_counter() - tick
+                    loss_value = self._train_step(model, raw_model, batch, optimizer, scaler, loss_fn)
+                    if not math.isfinite(loss_value):
+                        raise NonFiniteLossError(
+                            f"non-finite loss ({loss_value}) at step {step + 1}; stopped. The last good "
+                            f"checkpoint is kept in {self.out / ckpt.CHECKPOINT_NAME}; lower --lr or set "
+                            "--set optim.grad_clip=1.0, then --resume"
+                        )
+                    scheduler.step()
+                    step += 1
+                    if step == 2:
+                        probe_start = time.perf_counter()
+                    if budget_probe and step == budget_probe:
+                        budget["total"] = self._fit_time_budget(step, probe_start, started)
+                        progress.total = budget["total"]
+                        self._save_config(budget["total"])
+                        self.say(
+                            f"time budget: {budget['total']} steps fit in {cfg.run.time_budget_min:g} min"
+                        )
+                    window_loss.append(loss_value)
+                    progress.advance(step, loss_value)
+                    if step % cfg.run.log_every == 0 or step == budget["total"]:
+                        self._append_history(
+                            {
+                                "step": step,
+                                "epoch": epoch,
+                                "loss": float(np.mean(window_loss)),
+                                "lr": optimizer.param_groups[0]["lr"],
+                                "img_per_s": progress.rate(),
+                            }
+                        )
+                        window_loss.clear()
+                    if step % cfg.run.checkpoint_every == 0:
+                        self._checkpoint(raw_model, optimizer, scheduler, scaler, step, budget["total"])
+                    if step >= budget["total"]:
+                        break
+                    tick = time.perf_counter()
+                epoch_end = step % steps_per_epoch == 0 or step >= budget["total"]
+                if epoch_end:
+                    elapsed = time.perf_counter() - epoch_started
+                    wait_fraction = data_wait / max(elapsed, 1e-9)
+                    val_metrics = self._validate(model, val_ds, baseline_shape)
+                    last_val_step = step
+                    self._append_history(
+                        {
+                            "step": step,
+                            "epoch": epoch,
+                            "data_wait_fraction": round(wait_fraction, 4),
+                            **{f"val_{k}": v for k, v in val_metrics.items()},
+                        }
+                    )
+                    self._checkpoint(raw_model, optimizer, scheduler, scaler, step, budget["total"])
+                    if val_metrics:
+                        self.say(
+                            f"epoch {epoch + 1}: step {step}, "
+                            f"val PA-MPJPE {val_metrics['pa_mpjpe_mm']:.2f} mm "
+                            f"(baseline {val_metrics['baseline_pa_mpjpe_mm']:.2f}), data wait "
+                            f"{100 * wait_fraction:.0f}%"
+                        )
+                    data_wait, epoch_started = 0.0, time.perf_counter()
+
+        if last_val_step != step:
+            val_metrics = self._validate(model, val_ds, baseline_shape)
+        seconds = time.perf_counter() - started
+        result = RunResult(self.out, val_metrics, step, seconds, self.history)
+        if dist.is_main:
+            self._export(raw_model, preprocessing, val_metrics, seconds, step)
+        barrier(dist)
+        return result
+
+    # -- pieces ------------------------------------------------------------------
+    def _total_steps(self, steps_per_epoch: int) -> int:
+        run = self.cfg.run
+        if run.time_budget_min is not None and run.max_steps is None and run.epochs is None:
+            # Provisional: fixed after the warm-up probe (see _fit_time_budget).
+            return 10**9
+        if run.max_steps is not None and run.epochs is not None:
+            return min(run.max_steps, run.epochs * steps_per_epoch)
+        if run.max_steps is not None:
+            return run.max_steps
+        if run.epochs is not None:
+            return run.epochs * steps_per_epoch
+        raise UsageError("the run length is not set: pass --epochs or --max-steps")
+
+    def _fit_time_budget(self, step: int, probe_start: float, run_start: float) -> int:
+        """Total steps such that training ends ``time_budget_min`` after the run started."""
+        now = time.perf_counter()
+        per_step = (now - probe_start) / max(1, step - 2)
+        left = self.cfg.run.time_budget_min * 60.0 - (now - run_start)
+        total = step + max(0, int(left / per_step))
+        if self.dist.enabled:  # every rank must agree on the schedule
+            total = round(all_reduce_mean(self.dist, float(total)))
+        return max(total, step)
+
+    def _optimizer(self, model: torch.nn.Module) -> torch.optim.Optimizer:
+        o = self.cfg.optim
+        params = [p for p in model.parameters() if p.requires_grad]
+        if o.name == "adam":
+            return torch.optim.Adam(params, lr=o.lr, weight_decay=o.weight_decay)
+        if o.name == "adamw":
+            return torch.optim.AdamW(params, lr=o.lr, weight_decay=o.weight_decay)
+        return torch.optim.SGD(params, lr=o.lr, momentum=0.9, weight_decay=o.weight_decay)
+
+    def _train_step(self, model, raw_model, batch, optimizer, scaler, loss_fn) -> float:
+        dev = self.device
+        batch = {k: (v.to(dev, non_blocking=True) if torch.is_tensor(v) else v) for k, v in batch.items()}
+        images = batch["image"]
+        if dev.type == "cuda":
+            images = images.contiguous(memory_format=torch.channels_last)
+        with autocast(dev, self.amp_dtype):
+            out = model(images)
+        losses = loss_fn(out, batch) if loss_fn is not None else default_loss(out, batch, self.cfg.optim.loss)
+        loss = losses["loss"].float()
+        finite = torch.isfinite(loss).float()
+        if self.dist.enabled:  # every rank must stop together, or the others hang in all-reduce
+            torch.distributed.all_reduce(finite, op=torch.distributed.ReduceOp.MIN)
+        if finite.item() < 1:
+            return float("nan") if not torch.isfinite(loss) else float("inf")
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        if self.cfg.optim.grad_clip is not None:
+            scaler.unscale_(optimizer)
+            torch.nn.utils.clip_grad_norm_(raw_model.parameters(), self.cfg.optim.grad_clip)
+        scaler.step(optimizer)
+        scaler.update()
+        return float(loss.item())
+
+    def _validate(self, model, val_ds, baseline_shape: torch.Tensor) -> dict[str, float]:
+        from handzoo.metrics import pa_mpjpe, summarize
+
+        rows = predict(
+            model,
+            val_ds,
+            self.device,
+            batch_size=max(64, self.cfg.data.batch_size),
+            workers=self.cfg.data.workers,
+            amp_dtype=self.amp_dtype,
+            dist=self.dist,
+        )
+        if rows is None:  # not rank 0
+            return {}
+        per_sample = score(rows, self.device)
+        metrics = summarize(per_sample)
+        gt = rows["gt"].to(self.device, torch.float64)
+        constant = baseline_shape.to(self.device, torch.float64).expand_as(gt)
+        metrics["baseline_pa_mpjpe_mm"] = float(pa_mpjpe(constant, gt).mean()) * 1000.0
+        metrics["num_samples"] = int(gt.shape[0])
+        return metrics
+
+    def _checkpoint(self, model, optimizer, scheduler, scaler, step: int, total: int) -> None:
+        rng = ckpt.rng_state()
+        if self.dist.enabled:
+            gathered: list[Any] = [None] * self.dist.world_size
+            torch.distributed.all_gather_object(gathered, rng)
+            rng = gathered
+        if not self.dist.is_main:
+            return
+        ckpt.save_atomic(
+            {
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "scaler": scaler.state_dict(),
+                "rng": rng,
+                "step": step,
+                "total_steps": total,
+                "config": self.cfg.model_dump(mode="json"),
+            },
+            self.out / ckpt.CHECKPOINT_NAME,
+        )
+
+    def _save_config(self, total_steps: int) -> None:
+        if not self.dist.is_main:
+            return
+        self.out.mkdir(parents=True, exist_ok=True)
+        resolved = self.cfg.model_copy(deep=True)
+        resolved.run.max_steps = total_steps
+        resolved.run.out = str(self.out)
+        resolved.to_yaml(self.out / "config.yaml")
+
+    def _truncate_history(self, step: int) -> None:
+        path = self.out / "history.jsonl"
+        if not path.exists():
+            return
+        rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        self.history = [r for r in rows if r["step"] <= step]
+        if self.dist.is_main:
+            path.write_text("".join(json.dumps(r) + "\n" for r in self.history))
+
+    def _plan_line(self, n_train: int, n_val: int, steps_per_epoch: int, total: int) -> str:
+        d = self.cfg.data
+        dev = str(self.device)
+        if self.device.type == "cpu":
+            dev += f" ({torch.get_num_threads()} threads)"
+        elif self.device.type == "cuda":
+            dev += f" ({torch.cuda.get_device_name(self.device)}"
+            dev += f", AMP {str(self.amp_dtype).removeprefix('torch.')})" if self.amp_dtype else ")"
+        procs = f" x {self.dist.world_size} processes" if self.dist.enabled else ""
+        o = self.cfg.optim
+        return (
+            f"device {dev}{procs}; data {d.name}: {n_train} train / {n_val} val at {d.image_size} px; "
+            f"schedule: {total} steps ({total / max(1, steps_per_epoch):.1f} epochs) x batch {d.batch_size}, "
+            f"{o.name} lr {o.lr:g} {o.schedule}, warm-up {o.warmup_steps}"
+        )
+
+    def _export(self, model, preprocessing, metrics, seconds: float, steps: int) -> None:
+        config = self.cfg.model_dump(mode="json")
+        (self.out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+        meta = weights_metadata(self.cfg.model.name, config, preprocessing, metrics)
+        export_weights(model, self.out / "model.safetensors", meta)
+        if self.history:
+            baseline = metrics.get("baseline_pa_mpjpe_mm")
+            rows = self.history + ([{"step": steps, "baseline_pa_mpjpe_mm": baseline}] if baseline else [])
+            plot_curves(rows, self.out / "curves.png", title=f"{self.cfg.model.name} on {self.cfg.data.name}")
+        write_model_card(
+            self.out / "MODEL_CARD.md", self.cfg.model.name, config, metrics, str(self.device), seconds, steps
+        )
+
+
+def _labels(dataset) -> np.ndarray:
+    """(N,21,3) training joints in metres, without decoding images when the dataset exposes them."""
+    for attr in ("joints3d", "xyz"):
+        value = getattr(dataset, attr, None)
+        if value is not None and not callable(value):
+            return np.asarray(value, dtype=np.float64)
+    idx = np.linspace(0, len(dataset) - 1, num=min(len(dataset), 2000)).astype(int)
+    return np.stack([np.asarray(dataset[int(i)]["joints3d"], dtype=np.float64) for i in idx])
+
+
+class _Progress:
+    """A rich progress bar (loss, img/s, ETA) on rank 0 when attached to a terminal."""
+
+    def __init__(self, trainer: Trainer, total: int, start: int, images_per_step: int) -> None:
+        self.trainer, self.total, self.start = trainer, total, start
+        self.images_per_step = images_per_step
+        self.t0 = time.perf_counter()
+        self.done = 0
+        self.bar = None
+        console = trainer.console
+        if trainer.dist.is_main and console is not None and console.is_terminal:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self.bar = Progress(
+                TextColumn("train"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("loss {task.fields[loss]:.4f}  {task.fields[rate]:.1f} img/s"),
+                TimeRemainingColumn(),
+                console=console,
+                transient=False,
+            )
+            self.task = self.bar.add_task("train", total=total, completed=start, loss=float("nan"), rate=0.0)
+
+    def __enter__(self):
+        if self.bar is not None:
+            self.bar.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        if self.bar is not None:
+            self.bar.__exit__(*exc)
+
+    def rate(self) -> float:
+        return self.done * self.images_per_step / max(time.perf_counter() - self.t0, 1e-9)
+
+    def advance(self, step: int, loss: float) -> None:
+        self.done += 1
+        if self.bar is not None:
+            self.bar.update(self.task, completed=step, loss=loss, rate=self.rate())
+        total = self.total
+        if self.bar is None and self.trainer.dist.is_main and (step % max(1, total // 10) == 0):
+            eta = (total - step) / max(self.done, 1) * (time.perf_counter() - self.t0)
+            self.trainer.say(
+                f"step {step}/{total}  loss {loss:.4f}  {self.rate():.1f} img/s  ETA {eta / 60:.1f} min"
+            )
+
+
+def copy_config(cfg: RunConfig) -> RunConfig:
+    return copy.deepcopy(cfg)
+
+
+def clean_out_dir(out: Path) -> None:
+    """Remove a previous run's outputs (``--force``), leaving unrelated files alone."""
+    for name in (*OUTPUT_FILES, "curves.png", "MODEL_CARD.md"):
+        p = out / name
+        if p.exists():
+            os.remove(p)
