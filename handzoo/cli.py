@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import sys
 import warnings
-from typing import Optional
 
 import typer
 
@@ -60,7 +59,7 @@ def _version_callback(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: Optional[bool] = typer.Option(  # noqa: UP045 (typer reads the annotation)
+    version: bool | None = typer.Option(
         None, "--version", callback=_version_callback, is_eager=True, help="Print the version and exit."
     ),
     debug: bool = typer.Option(False, "--debug", help="Show full tracebacks on errors."),
@@ -70,13 +69,13 @@ def _root(
 
 @app.command("list")
 def list_command(
-    kind: Optional[str] = typer.Argument(  # noqa: UP045
+    kind: str | None = typer.Argument(
         None, help="models, backbones, heads, augmenters, metrics or datasets (default: all)."
     ),
     pattern: str = typer.Argument("*", help="fnmatch pattern, e.g. 'resnet*'."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
-    """List registered names, e.g. `handzoo list models 'resnet*'`."""
+    """List registered models, backbones, heads, augmenters, metrics or datasets."""
     from handzoo.plugins import get_registry
     from handzoo.registry import KINDS
 
@@ -144,23 +143,23 @@ def plugins_command(
 @app.command("run")
 def run_command(
     model: str = typer.Argument(..., help="A registered model, e.g. resnet101 (`handzoo list models`)."),
-    data: Optional[str] = typer.Option(None, "--data", help="Dataset name (default: synthetic)."),  # noqa: UP045
-    data_root: Optional[str] = typer.Option(None, "--data-root", help="Dataset folder (FreiHAND layout)."),  # noqa: UP045
-    epochs: Optional[int] = typer.Option(None, "--epochs", min=1, help="Epochs to train."),  # noqa: UP045
-    max_steps: Optional[int] = typer.Option(None, "--max-steps", min=1, help="Optimiser steps to train."),  # noqa: UP045
-    batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, help="Batch size per process."),  # noqa: UP045
-    image_size: Optional[int] = typer.Option(None, "--image-size", min=16, help="Input size in pixels."),  # noqa: UP045
-    lr: Optional[float] = typer.Option(None, "--lr", help="Base learning rate."),  # noqa: UP045
-    device: Optional[str] = typer.Option(None, "--device", help="auto (default), cpu, cuda or cuda:N."),  # noqa: UP045
-    workers: Optional[int] = typer.Option(None, "--workers", min=0, help="DataLoader worker processes."),  # noqa: UP045
-    out: Optional[str] = typer.Option(None, "--out", help="Run folder (default: runs/MODEL)."),  # noqa: UP045
+    data: str | None = typer.Option(None, "--data", help="Dataset name (default: synthetic)."),
+    data_root: str | None = typer.Option(None, "--data-root", help="Dataset folder (FreiHAND layout)."),
+    epochs: int | None = typer.Option(None, "--epochs", min=1, help="Epochs to train."),
+    max_steps: int | None = typer.Option(None, "--max-steps", min=1, help="Optimiser steps to train."),
+    batch_size: int | None = typer.Option(None, "--batch-size", min=1, help="Batch size per process."),
+    image_size: int | None = typer.Option(None, "--image-size", min=16, help="Input size in pixels."),
+    lr: float | None = typer.Option(None, "--lr", help="Base learning rate."),
+    device: str | None = typer.Option(None, "--device", help="auto (default), cpu, cuda or cuda:N."),
+    workers: int | None = typer.Option(None, "--workers", min=0, help="DataLoader worker processes."),
+    out: str | None = typer.Option(None, "--out", help="Run folder (default: runs/MODEL)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its checkpoint."),
     force: bool = typer.Option(False, "--force", help="Overwrite a previous run in --out."),
-    checkpoint_every: Optional[int] = typer.Option(  # noqa: UP045
+    checkpoint_every: int | None = typer.Option(
         None, "--checkpoint-every", min=1, help="Steps between checkpoints."
     ),
-    seed: Optional[int] = typer.Option(None, "--seed", help="Random seed."),  # noqa: UP045
-    config: Optional[str] = typer.Option(None, "--config", help="Start from a config.yaml."),  # noqa: UP045
+    seed: int | None = typer.Option(None, "--seed", help="Random seed."),
+    config: str | None = typer.Option(None, "--config", help="Start from a config.yaml."),
     sets: list[str] = typer.Option([], "--set", help="Override any config key: --set optim.lr=3e-4."),
 ) -> None:
     """Train MODEL, evaluate PA-MPJPE and export safetensors weights into --out."""
@@ -206,10 +205,13 @@ def run_command(
                 f"{out_dir} already holds a run ({', '.join(existing)}); pass --resume to continue it, "
                 "--force to overwrite it, or another --out"
             )
-        recipe = RunConfig.from_yaml(config).model_dump(mode="json") if config else None
-        if recipe:
-            recipe = {f"{sec}.{k}": v for sec, vals in recipe.items() for k, v in vals.items()}
-        cfg, summary = resolve_config(model, flags, list(sets), recipe)
+        base = None
+        if config:
+            dumped = RunConfig.from_yaml(config).model_dump(mode="json")
+            base = {
+                f"{sec}.{k}": v for sec, vals in dumped.items() if sec != "model" for k, v in vals.items()
+            }
+        cfg, summary = resolve_config(model, flags, list(sets), base)
         if force:
             clean_out_dir(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -234,6 +236,166 @@ def _print_run_summary(console, result) -> None:
     if "pa_mpjpe_mm" in m and "baseline_pa_mpjpe_mm" in m:
         ratio = m["pa_mpjpe_mm"] / m["baseline_pa_mpjpe_mm"]
         console.print(f"PA-MPJPE is {ratio:.2f}x the constant baseline; outputs in {result.out}/")
+
+
+@app.command("eval")
+def eval_command(
+    model: str | None = typer.Argument(None, help="Model name (default: the one recorded in --weights)."),
+    weights: str | None = typer.Option(None, "--weights", help="model.safetensors to evaluate."),
+    data: str = typer.Option("freihand", "--data", help="Dataset name."),
+    data_root: str | None = typer.Option(None, "--data-root", help="Dataset folder (FreiHAND layout)."),
+    split: str = typer.Option("eval", "--split", help="eval, val or train."),
+    batch_size: int = typer.Option(64, "--batch-size", min=1),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
+    workers: int = typer.Option(2, "--workers", min=0),
+    per_joint: bool = typer.Option(False, "--per-joint", help="Also print the PA error of every joint."),
+    out: str | None = typer.Option(
+        None, "--out", help="Where to write metrics.json (default: beside the weights)."
+    ),
+    submission: str | None = typer.Option(
+        None, "--submission", help="Score a pred.json/.zip instead of a model."
+    ),
+    write_submission: str | None = typer.Option(
+        None, "--write-submission", help="Also write the predictions as a FreiHAND pred.zip."
+    ),
+    root_depth: float = typer.Option(
+        0.7, "--root-depth", help="Wrist depth in metres used to place predictions in a submission."
+    ),
+) -> None:
+    """Metrics of a model on a split (PA-MPJPE, MPJPE, AUC; mesh metrics with vertices) or of a submission."""
+    import json as _json
+    from pathlib import Path
+
+    console = _console()
+    if submission is not None:
+        if data_root is None:
+            raise UsageError("--submission needs --data-root (the folder with evaluation_xyz.json)")
+        from handzoo.submission import score_submission
+
+        scores = score_submission(submission, data_root)
+        _print_metrics(console, f"{submission} against {data_root}", scores)
+        if out:
+            Path(out).write_text(_json.dumps(scores, indent=2) + "\n")
+        return
+    if weights is None and model is None:
+        raise UsageError("give a MODEL and/or --weights FILE (or --submission FILE)")
+    if split not in ("train", "val", "eval"):
+        raise UsageError(f"--split must be train, val or eval, got {split!r}")
+    import torch
+
+    import handzoo
+    from handzoo.evaluation import per_joint_table, predict, score
+    from handzoo.metrics import summarize
+    from handzoo.runner.trainer import resolve_device
+    from handzoo.weights import load_model_from_weights
+
+    dev = resolve_device(device)
+    net = load_model_from_weights(weights, name=model) if weights else handzoo.create_model(model)
+    net = net.to(dev).eval()
+    kwargs = {
+        "split": split,
+        "image_size": int(net.preprocessing["input_size"][-1]),
+        "augment": [],
+        "mean": tuple(net.preprocessing["mean"]),
+        "std": tuple(net.preprocessing["std"]),
+    }
+    if data_root is not None:
+        kwargs["root"] = data_root
+    dataset = handzoo.create_dataset(data, **kwargs)
+    from rich.progress import Progress
+
+    with Progress(console=console, transient=True) as bar:
+        task = bar.add_task(f"{data}/{split}", total=len(dataset))
+        rows = predict(
+            net, dataset, dev, batch_size=batch_size, workers=workers, progress=lambda n: bar.advance(task, n)
+        )
+    assert rows is not None
+    if write_submission:
+        from handzoo.submission import place_root_relative
+        from handzoo.submission import write_submission as _write
+
+        # Models predict root-relative joints: scale them to the split's bone
+        # length and put the wrist on the optical axis. PA metrics ignore both.
+        placed = place_root_relative(
+            rows["pred"].double(),
+            torch.eye(3).expand(len(rows["pred"]), 3, 3),
+            scale=_dataset_scale(dataset),
+            root_depth=root_depth,
+        )
+        _write(write_submission, placed, rows.get("pred_verts"))
+        console.print(f"wrote {write_submission} ({len(placed)} predictions)")
+    if "gt" not in rows:
+        if not write_submission:
+            raise UsageError(
+                f"{data}/{split} has no ground truth here; pass --write-submission pred.zip to write "
+                "predictions for the official server"
+            )
+        return
+    metrics = summarize(score(rows, dev))
+    metrics["num_samples"] = int(rows["gt"].shape[0])
+    _print_metrics(console, f"{getattr(net, 'handzoo_name', model)} on {data}/{split}", metrics)
+    if per_joint:
+        from rich.table import Table
+
+        table = Table(box=None, title="PA error per joint (mm)")
+        table.add_column("joint")
+        table.add_column("mm", justify="right")
+        for name, mm in per_joint_table(rows):
+            table.add_row(name, f"{mm:.2f}")
+        console.print(table)
+    target = Path(out) if out else (Path(weights).parent if weights else Path(".")) / "metrics.json"
+    if target.is_dir():
+        target = target / "metrics.json"
+    if weights and not out and target.exists():
+        target = target.with_name(f"metrics_{data}_{split}.json")
+    target.write_text(_json.dumps(metrics, indent=2) + "\n")
+    console.print(f"wrote {target}")
+
+
+def _dataset_scale(dataset):
+    """Per-item FreiHAND bone scale (metres) when the dataset has it, else None."""
+    import numpy as np
+
+    scale = getattr(dataset, "scale", None)
+    if scale is None or not hasattr(dataset, "annotation_index"):
+        return None
+    return np.asarray(scale, dtype=float).reshape(-1)[
+        [dataset.annotation_index(i) for i in range(len(dataset))]
+    ]
+
+
+def _print_metrics(console, title: str, metrics: dict) -> None:
+    from rich.table import Table
+
+    table = Table(box=None, title=title)
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for k, v in metrics.items():
+        table.add_row(k, f"{v:.4f}" if isinstance(v, float) else str(v))
+    console.print(table)
+
+
+@app.command("synth")
+def synth_command(
+    out: str = typer.Option(..., "--out", help="Folder to write (FreiHAND layout)."),
+    num: int = typer.Option(1000, "--num", min=1, help="Training images (one version)."),
+    num_eval: int = typer.Option(0, "--num-eval", min=0, help="Evaluation images (with ground truth)."),
+    seed: int = typer.Option(0, "--seed", help="Random seed: the same seed gives the same bytes."),
+    workers: int = typer.Option(0, "--workers", min=0, help="Processes (0: one per CPU core)."),
+) -> None:
+    """Write synthetic hands in the official FreiHAND layout (readable by --data freihand)."""
+    import os
+    from pathlib import Path
+
+    from handzoo.data.synthetic import generate_freihand
+
+    target = Path(out)
+    if target.exists() and any(target.iterdir()):
+        raise UsageError(f"{target} exists and is not empty; choose another --out")
+    path = generate_freihand(
+        target, num=num, seed=seed, num_eval=num_eval, workers=workers or (os.cpu_count() or 1), progress=True
+    )
+    _console().print(f"wrote {num} training and {num_eval} evaluation samples to {path}")
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:

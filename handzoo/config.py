@@ -3,7 +3,8 @@
 The configuration is flat and explicit: four sections, no inheritance::
 
     model: {name, pretrained, options}
-    data:  {name, root, image_size, augment, augment_cfg, batch_size, workers, val_fraction}
+    data:  {name, root, image_size, augment, augment_cfg, batch_size, workers, val_fraction,
+            image_cache}
     optim: {name, lr, weight_decay, loss, schedule, warmup_steps, constant_fraction, grad_clip}
     run:   {epochs, max_steps, seed, device, out, checkpoint_every, amp, compile, log_every,
             time_budget_min}
@@ -51,6 +52,9 @@ class DataConfig(_Section):
     batch_size: int = Field(32, ge=1)
     workers: int = Field(2, ge=0)
     val_fraction: float = Field(0.1, gt=0.0, lt=1.0)
+    # Decode every image once into a memory-mapped uint8 cache at image_size
+    # (datasets that support it), so epochs do not decode JPEGs again.
+    image_cache: bool = False
 
 
 class OptimConfig(_Section):

@@ -38,6 +38,7 @@ def default_plan(device: str) -> tuple[dict[str, Any], str]:
         "data.image_size": 64,
         "data.batch_size": 32,
         "data.workers": 1,
+        "data.image_cache": True,
         "run.time_budget_min": CPU_TRAIN_MINUTES,
         "optim.lr": 1e-3,
         "optim.schedule": "cosine",
@@ -47,10 +48,30 @@ def default_plan(device: str) -> tuple[dict[str, Any], str]:
     return plan, f"CPU plan: {CPU_TRAIN_MINUTES:g} min of training at 64 px, batch 32, Adam 1e-3 cosine"
 
 
+def zoo_recipe(model: str) -> dict[str, Any]:
+    """Dotted overrides from the model's zoo.yaml entry (its options and recipe); {} if none."""
+    from handzoo.zoo import find_architecture, load_zoo
+
+    zoo = load_zoo()
+    arch = find_architecture(model, zoo)
+    if arch is None:
+        return {}
+    out: dict[str, Any] = {"model.options": dict(arch.options)} if arch.options else {}
+    if arch.recipe is not None:
+        out.update(zoo.recipes[arch.recipe].overrides())
+    return out
+
+
 def resolve_config(
-    model: str, flags: dict[str, Any], sets: list[str], recipe: dict[str, Any] | None = None
+    model: str, flags: dict[str, Any], sets: list[str], base: dict[str, Any] | None = None
 ) -> tuple[RunConfig, str | None]:
     """The run's configuration from the CLI's flags (dotted keys) and ``--set`` items.
+
+    Args:
+        model: the registered model name.
+        flags: dotted keys from the command-line options (None = not given).
+        sets: ``key=value`` items from ``--set``.
+        base: dotted overrides from a ``--config`` file, applied after the zoo recipe.
 
     Returns the config and, when the embedded default plan applied, its summary.
     """
@@ -59,16 +80,16 @@ def resolve_config(
         path, value = parse_override(item)
         user[".".join(path)] = value
     cfg = RunConfig().with_overrides({"model.name": model})
-    if recipe:
-        cfg = cfg.with_overrides(recipe)
+    cfg = cfg.with_overrides(zoo_recipe(model))
+    if base:
+        cfg = cfg.with_overrides(base)
     summary = None
     data_name = user.get("data.name", cfg.data.name)
     sized = any(k in user for k in ("run.epochs", "run.max_steps", "run.time_budget_min"))
-    if data_name == "synthetic" and not sized and cfg.run.epochs is None and cfg.run.max_steps is None:
+    if data_name == "synthetic" and not sized and not base:
         device = user.get("run.device", cfg.run.device)
-        kind = (
-            "cuda" if device.startswith("cuda") or (device == "auto" and torch.cuda.is_available()) else "cpu"
-        )
-        plan, summary = default_plan(kind)
-        cfg = cfg.with_overrides(plan)
+        cuda = device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())
+        plan, summary = default_plan("cuda" if cuda else "cpu")
+        # The zoo recipes are sized for FreiHAND; the embedded default has its own plan.
+        cfg = cfg.with_overrides({"run.epochs": None, "run.max_steps": None, **plan})
     return cfg.with_overrides(user), summary

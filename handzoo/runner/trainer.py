@@ -29,10 +29,10 @@ from torch.utils.data import DataLoader, DistributedSampler, Sampler
 import handzoo
 from handzoo.config import RunConfig
 from handzoo.errors import HandzooError, UsageError
+from handzoo.evaluation import autocast, predict, score
 from handzoo.runner import checkpoint as ckpt
 from handzoo.runner.baseline import procrustes_mean
 from handzoo.runner.distributed import DistInfo, all_reduce_mean, barrier, init_from_env, shutdown
-from handzoo.runner.evaluate import autocast, predict, score
 from handzoo.runner.export import export_weights, weights_metadata, write_model_card
 from handzoo.runner.plots import plot_curves
 from handzoo.runner.schedule import lr_factor
@@ -117,6 +117,13 @@ def build_dataset(cfg: RunConfig, split: str, preprocessing: dict[str, Any], aug
     }
     if cfg.data.root is not None:
         kwargs["root"] = cfg.data.root
+    from handzoo.plugins import get_registry
+
+    factory = get_registry().get("dataset", cfg.data.name).factory
+    # Optional dataset features, passed when the dataset supports them.
+    for key, value in (("seed", cfg.run.seed), ("image_cache", cfg.data.image_cache)):
+        if _accepts(factory, key):
+            kwargs[key] = value
     return handzoo.create_dataset(cfg.data.name, **kwargs)
 
 
@@ -547,11 +554,19 @@ class Trainer:
 
 
 def _labels(dataset) -> np.ndarray:
-    """(N,21,3) training joints in metres, without decoding images when the dataset exposes them."""
-    for attr in ("joints3d", "xyz"):
-        value = getattr(dataset, attr, None)
-        if value is not None and not callable(value):
-            return np.asarray(value, dtype=np.float64)
+    """(N,21,3) joints of the split in metres, without decoding images where the dataset allows.
+
+    FreiHAND-style datasets hold one label row per unique sample (``xyz``) and
+    map items to rows with ``annotation_index``; only the split's own rows are
+    used, so validation labels never leak into the baseline.
+    """
+    xyz = getattr(dataset, "xyz", None)
+    if xyz is not None and hasattr(dataset, "annotation_index"):
+        rows = np.unique([dataset.annotation_index(i) for i in range(len(dataset))])
+        return np.asarray(xyz, dtype=np.float64)[rows]
+    labels = getattr(dataset, "joints3d", None)
+    if labels is not None and not callable(labels):
+        return np.asarray(labels, dtype=np.float64)
     idx = np.linspace(0, len(dataset) - 1, num=min(len(dataset), 2000)).astype(int)
     return np.stack([np.asarray(dataset[int(i)]["joints3d"], dtype=np.float64) for i in idx])
 

@@ -1,4 +1,7 @@
-"""Predict a split and score it with :mod:`handzoo.metrics` (on the model's device)."""
+"""Predict a split and score it with :mod:`handzoo.metrics`, on the model's device.
+
+Shared by ``handzoo run`` (validation), ``handzoo eval`` and the leaderboard.
+"""
 
 from __future__ import annotations
 
@@ -101,3 +104,12 @@ def score(rows: dict[str, torch.Tensor], device: torch.device | None = None) -> 
         None if pv is None else pv.to(dev, torch.float64),
         None if gv is None else gv.to(dev, torch.float64),
     )
+
+
+def per_joint_table(rows: dict[str, torch.Tensor]) -> list[tuple[str, float]]:
+    """Mean PA error per canonical joint in mm: [(joint name, mm), ...]."""
+    from handzoo.joints import CANONICAL
+    from handzoo.metrics import per_joint_pa_error
+
+    err = per_joint_pa_error(rows["pred"].double(), rows["gt"].double()).mean(0) * 1000.0
+    return list(zip(CANONICAL, err.tolist(), strict=True))
