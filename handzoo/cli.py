@@ -398,6 +398,34 @@ def synth_command(
     _console().print(f"wrote {num} training and {num_eval} evaluation samples to {path}")
 
 
+@app.command("zoo")
+def zoo_command(
+    pattern: str = typer.Argument("*", help="fnmatch pattern over model names."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:
+    """List the catalogue (zoo.yaml or $HANDZOO_ZOO): architectures, recipes, references, weights."""
+    import fnmatch
+
+    from handzoo.zoo import load_zoo, zoo_source
+
+    zoo = load_zoo()
+    names = [n for n in zoo.architectures if fnmatch.fnmatchcase(n, pattern)]
+    if as_json:
+        typer.echo(json.dumps({n: zoo.architectures[n].model_dump(mode="json") for n in names}, indent=2))
+        return
+    from rich.table import Table
+
+    table = Table(box=None, title=f"handzoo catalogue ({zoo_source()})")
+    for col in ("model", "recipe", "reported PA-MPJPE", "weights", "description"):
+        table.add_column(col, overflow="fold")
+    for n in names:
+        a = zoo.architectures[n]
+        refs = ", ".join(f"{r.value:g} mm ({r.source})" for r in a.references) or "-"
+        weights = ", ".join(w.tag for w in a.weights) or "-"
+        table.add_row(n, a.recipe or "-", refs, weights, a.description)
+    _console().print(table)
+
+
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
     print(f"handzoo: warning: {message}", file=sys.stderr)
 
