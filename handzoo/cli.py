@@ -426,6 +426,20 @@ def zoo_command(
     _console().print(table)
 
 
+# Commands defined in their own modules (each has ``register(app)``).
+COMMAND_MODULES: tuple[str, ...] = ()
+
+
+def _register_command_modules() -> None:
+    import importlib
+
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(app)
+
+
+_register_command_modules()
+
+
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
     print(f"handzoo: warning: {message}", file=sys.stderr)
 
