@@ -577,7 +577,7 @@ class _Progress:
     def __init__(self, trainer: Trainer, total: int, start: int, images_per_step: int) -> None:
         self.trainer, self.total, self.start = trainer, total, start
         self.images_per_step = images_per_step
-        self.t0 = time.perf_counter()
+        self.t0 = self.t_steady = time.perf_counter()
         self.done = 0
         self.bar = None
         console = trainer.console
@@ -605,10 +605,15 @@ class _Progress:
             self.bar.__exit__(*exc)
 
     def rate(self) -> float:
-        return self.done * self.images_per_step / max(time.perf_counter() - self.t0, 1e-9)
+        """Images per second over the steps since the second (the first ones pay for warm-up)."""
+        if self.done <= 2:
+            return self.done * self.images_per_step / max(time.perf_counter() - self.t0, 1e-9)
+        return (self.done - 2) * self.images_per_step / max(time.perf_counter() - self.t_steady, 1e-9)
 
     def advance(self, step: int, loss: float) -> None:
         self.done += 1
+        if self.done == 2:
+            self.t_steady = time.perf_counter()
         if self.bar is not None:
             self.bar.update(self.task, completed=step, loss=loss, rate=self.rate())
         total = self.total
