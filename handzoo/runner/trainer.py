@@ -13,7 +13,6 @@ import inspect
 import itertools
 import json
 import logging
-import math
 import os
 import random
 import time
@@ -264,7 +263,8 @@ class Trainer:
             batch_size=bs,
             sampler=sampler,
             num_workers=cfg.data.workers,
-            pin_memory=self.device.type == "cuda",
+            # Pinning pays off when a worker pins in the background, not in the main thread.
+            pin_memory=self.device.type == "cuda" and cfg.data.workers > 0,
             drop_last=True,
             persistent_workers=False,
         )
@@ -323,6 +323,8 @@ class Trainer:
         val_metrics: dict[str, float] = {}
         progress = _Progress(self, budget["total"], step, bs * dist.world_size)
         window_loss: list[float] = []
+        pending: list[torch.Tensor] = []
+        last_loss = float("nan")
         data_wait = 0.0
         epoch_started = time.perf_counter()
         model.train()
@@ -335,13 +337,10 @@ class Trainer:
                 tick = time.perf_counter()
                 for batch in loader:
                     data_wait += time.perf_counter() - tick
-                    loss_value = self._train_step(model, raw_model, batch, optimizer, scaler, loss_fn)
-                    if not math.isfinite(loss_value):
-                        raise NonFiniteLossError(
-                            f"non-finite loss ({loss_value}) at step {step + 1}; stopped. The last good "
-                            f"checkpoint is kept in {self.out / ckpt.CHECKPOINT_NAME}; lower --lr or set "
-                            "--set optim.grad_clip=1.0, then --resume"
-                        )
+                    lr_used = optimizer.param_groups[0]["lr"]
+                    # The loss stays on the device: reading it every step would
+                    # stall the GPU. It is checked at each log and checkpoint.
+                    pending.append(self._train_step(model, raw_model, batch, optimizer, scaler, loss_fn))
                     scheduler.step()
                     step += 1
                     if step == 2:
@@ -353,26 +352,35 @@ class Trainer:
                         self.say(
                             f"time budget: {budget['total']} steps fit in {cfg.run.time_budget_min:g} min"
                         )
-                    window_loss.append(loss_value)
-                    progress.advance(step, loss_value)
-                    if step % cfg.run.log_every == 0 or step == budget["total"]:
+                    last = step >= budget["total"]
+                    log_now = step % cfg.run.log_every == 0 or last
+                    ckpt_now = step % cfg.run.checkpoint_every == 0
+                    epoch_now = step % steps_per_epoch == 0
+                    if log_now or ckpt_now or epoch_now:
+                        values = self._check_losses(pending, step)
+                        window_loss.extend(values)
+                        last_loss = values[-1]
+                        pending.clear()
+                    progress.advance(step, last_loss)
+                    if log_now:
                         self._append_history(
                             {
                                 "step": step,
                                 "epoch": epoch,
                                 "loss": float(np.mean(window_loss)),
-                                "lr": optimizer.param_groups[0]["lr"],
+                                "lr": lr_used,
                                 "img_per_s": progress.rate(),
                             }
                         )
                         window_loss.clear()
-                    if step % cfg.run.checkpoint_every == 0:
+                    if ckpt_now:
                         self._checkpoint(raw_model, optimizer, scheduler, scaler, step, budget["total"])
-                    if step >= budget["total"]:
+                    if last:
                         break
                     tick = time.perf_counter()
                 epoch_end = step % steps_per_epoch == 0 or step >= budget["total"]
                 if epoch_end:
+                    paused = time.perf_counter()
                     elapsed = time.perf_counter() - epoch_started
                     wait_fraction = data_wait / max(elapsed, 1e-9)
                     val_metrics = self._validate(model, val_ds, baseline_shape)
@@ -394,6 +402,7 @@ class Trainer:
                             f"{100 * wait_fraction:.0f}%"
                         )
                     data_wait, epoch_started = 0.0, time.perf_counter()
+                    progress.exclude(time.perf_counter() - paused)
 
         if last_val_step != step:
             val_metrics = self._validate(model, val_ds, baseline_shape)
@@ -437,7 +446,8 @@ class Trainer:
             return torch.optim.AdamW(params, lr=o.lr, weight_decay=o.weight_decay)
         return torch.optim.SGD(params, lr=o.lr, momentum=0.9, weight_decay=o.weight_decay)
 
-    def _train_step(self, model, raw_model, batch, optimizer, scaler, loss_fn) -> float:
+    def _train_step(self, model, raw_model, batch, optimizer, scaler, loss_fn) -> torch.Tensor:
+        """One optimiser step; returns the loss as a device tensor (no host sync)."""
         dev = self.device
         batch = {k: (v.to(dev, non_blocking=True) if torch.is_tensor(v) else v) for k, v in batch.items()}
         images = batch["image"]
@@ -447,11 +457,6 @@ class Trainer:
             out = model(images)
         losses = loss_fn(out, batch) if loss_fn is not None else default_loss(out, batch, self.cfg.optim.loss)
         loss = losses["loss"].float()
-        finite = torch.isfinite(loss).float()
-        if self.dist.enabled:  # every rank must stop together, or the others hang in all-reduce
-            torch.distributed.all_reduce(finite, op=torch.distributed.ReduceOp.MIN)
-        if finite.item() < 1:
-            return float("nan") if not torch.isfinite(loss) else float("inf")
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         if self.cfg.optim.grad_clip is not None:
@@ -459,7 +464,32 @@ class Trainer:
             torch.nn.utils.clip_grad_norm_(raw_model.parameters(), self.cfg.optim.grad_clip)
         scaler.step(optimizer)
         scaler.update()
-        return float(loss.item())
+        return loss.detach()
+
+    def _check_losses(self, pending: list[torch.Tensor], step: int) -> list[float]:
+        """The pending losses as floats; stops the run at the first non-finite one.
+
+        Called before every log row and checkpoint, so a checkpoint is only
+        ever written after every loss since the previous one was finite.
+        Under DDP every rank checks at the same steps and stops together.
+        """
+        values = torch.stack(pending).float()
+        finite = torch.isfinite(values)
+        if self.dist.enabled:
+            flags = finite.to(torch.int32)
+            torch.distributed.all_reduce(flags, op=torch.distributed.ReduceOp.MIN)
+            finite = flags.bool()
+        host = values.tolist()
+        ok = finite.tolist()
+        if not all(ok):
+            first = ok.index(False)
+            bad_step = step - len(host) + first + 1
+            raise NonFiniteLossError(
+                f"non-finite loss ({host[first]}) at step {bad_step}; stopped. The last good checkpoint "
+                f"is kept in {self.out / ckpt.CHECKPOINT_NAME}; lower --lr or set --set optim.grad_clip=1.0, "
+                "then --resume"
+            )
+        return host
 
     def _validate(self, model, val_ds, baseline_shape: torch.Tensor) -> dict[str, float]:
         from handzoo.metrics import pa_mpjpe, summarize
@@ -578,6 +608,7 @@ class _Progress:
         self.trainer, self.total, self.start = trainer, total, start
         self.images_per_step = images_per_step
         self.t0 = self.t_steady = time.perf_counter()
+        self.excluded = 0.0
         self.done = 0
         self.bar = None
         console = trainer.console
@@ -604,16 +635,21 @@ class _Progress:
         if self.bar is not None:
             self.bar.__exit__(*exc)
 
+    def exclude(self, seconds: float) -> None:
+        """Leave time spent outside training steps (validation, epoch checkpoints) out of the rate."""
+        self.excluded += seconds
+
     def rate(self) -> float:
-        """Images per second over the steps since the second (the first ones pay for warm-up)."""
+        """Training images per second since the second step (the first ones pay for warm-up)."""
         if self.done <= 2:
             return self.done * self.images_per_step / max(time.perf_counter() - self.t0, 1e-9)
-        return (self.done - 2) * self.images_per_step / max(time.perf_counter() - self.t_steady, 1e-9)
+        elapsed = time.perf_counter() - self.t_steady - self.excluded
+        return (self.done - 2) * self.images_per_step / max(elapsed, 1e-9)
 
     def advance(self, step: int, loss: float) -> None:
         self.done += 1
         if self.done == 2:
-            self.t_steady = time.perf_counter()
+            self.t_steady, self.excluded = time.perf_counter(), 0.0
         if self.bar is not None:
             self.bar.update(self.task, completed=step, loss=loss, rate=self.rate())
         total = self.total
