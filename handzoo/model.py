@@ -41,6 +41,9 @@ class HandModel(nn.Module):
             "std": tuple(prep.get("std", IMAGENET_STD)),
             "input_size": (3, image_size, image_size),
         }
+        # A head with its own loss (e.g. the MANO head's priors) trains with it.
+        if hasattr(head, "compute_loss"):
+            self.compute_loss = head.compute_loss
 
     def forward(self, images: torch.Tensor) -> HandOutput:
         """images (B,3,H,W) normalised -> HandOutput with joints3d (B,21,3) metres."""

@@ -1,0 +1,56 @@
+"""First-party plugin: the seed report's chained encoder ("Pipelining ResNets", §2.2).
+
+Registers the model ``chained-r50-r50-r34``: ResNet50 -> ResNet50 -> ResNet34,
+each stage handing a smaller image-like embedding to the next, the last one
+feeding the joint head; trained end to end on one loss. ``stages``,
+``embed_sizes`` and ``head`` are options, e.g.
+``handzoo.create_model("chained-r50-r50-r34", stages=["resnet18", "resnet18"])``.
+See :mod:`handzoo_chained.chained` for how one stage feeds the next, and why.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import handzoo
+
+_DEFAULTS = {
+    "stages": ["resnet50", "resnet50", "resnet34"],
+    "embed_sizes": None,
+    "image_size": 128,
+    "head": "direct",
+    "head_cfg": None,
+    "backbone_pretrained": False,
+}
+
+
+def _chained(
+    stages: list[str] | None = None,
+    embed_sizes: list[int] | None = None,
+    image_size: int = 128,
+    head: str = "direct",
+    head_cfg: dict[str, Any] | None = None,
+    backbone_pretrained: bool = False,
+):
+    """Encoders in sequence, each shrinking the embedding; the last gives the joints."""
+    from handzoo_chained.chained import build_chained
+
+    return build_chained(
+        stages=stages or _DEFAULTS["stages"],
+        embed_sizes=embed_sizes,
+        image_size=image_size,
+        head=head,
+        head_cfg=head_cfg,
+        backbone_pretrained=backbone_pretrained,
+    )
+
+
+@handzoo.hookimpl
+def register_models(register):
+    register(
+        "chained-r50-r50-r34",
+        _chained,
+        description="2×ResNet50 + ResNet34 chained encoders, one loss (the seed's pipelined ResNets)",
+        default_cfg={k: (list(v) if isinstance(v, list) else v) for k, v in _DEFAULTS.items()},
+        family="chained",
+    )
