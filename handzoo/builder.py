@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
-from handzoo.errors import ConfigError, UsageError
+from handzoo.errors import ConfigError
 from handzoo.plugins import get_registry
 from handzoo.registry import Entry
 
@@ -49,7 +49,8 @@ def create_model(name: str, pretrained: bool = False, **overrides: Any):
     Args:
         name: a registered model name (``handzoo list models``) or a template
             match such as ``timm/convnext_tiny``.
-        pretrained: load published handzoo weights for ``name`` from the zoo.
+        pretrained: load published handzoo weights for ``name`` (or ``NAME:TAG``)
+            from the zoo, downloaded and verified by :mod:`handzoo.zoo.hub`.
         **overrides: options of the model's factory (e.g. ``head="mano"``,
             ``backbone_pretrained=True``, ``backbone_weights="resnet101.pth"``).
 
@@ -58,11 +59,10 @@ def create_model(name: str, pretrained: bool = False, **overrides: Any):
         :class:`handzoo.HandOutput` whose ``joints3d`` is (B,21,3) metres,
         root-relative, canonical order.
     """
-    if pretrained:
-        raise UsageError(
-            f"no published handzoo weights for {name!r} yet; train them with `handzoo run {name}` "
-            "or load a run's model.safetensors explicitly"
-        )
+    if pretrained:  # ``name`` may be NAME:TAG; the hub verifies the download's sha256
+        from handzoo.zoo.hub import load_pretrained
+
+        return load_pretrained(name, **overrides)
     model = checked_build("model", name, **overrides)
     model.handzoo_name = name
     return model

@@ -1,0 +1,178 @@
+"""``handzoo publish``, ``handzoo pull`` and ``handzoo leaderboard``.
+
+Imported when the CLI starts, so everything heavy (torch, timm, matplotlib)
+is imported inside the commands.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from handzoo.errors import UsageError
+
+
+def _console(stderr: bool = False):
+    from handzoo.cli import _console as console
+
+    return console(stderr=stderr)
+
+
+def publish_command(
+    run_dir: str = typer.Argument(..., help="The --out folder of a finished `handzoo run`."),
+    name: str | None = typer.Option(None, "--name", help="Architecture (model) name; default: the run's."),
+    zoo: str | None = typer.Option(
+        None, "--zoo", help="zoo.yaml to update (default: the catalogue in use, $HANDZOO_ZOO or shipped)."
+    ),
+    dest: str | None = typer.Option(
+        None, "--dest", help="Folder for the weights file (default RUN_DIR/publish)."
+    ),
+    url_base: str | None = typer.Option(
+        None, "--url-base", help="Where the file will be served; the entry's url is URL_BASE/<file name>."
+    ),
+    tag: str | None = typer.Option(None, "--tag", help="Weights tag (default: the training dataset's name)."),
+    training_data: str | None = typer.Option(None, "--training-data", help="Describe the training data."),
+    licence: str = typer.Option("MIT", "--licence", help="Licence of the weights."),
+    notes: str | None = typer.Option(None, "--notes", help="Free text (default: a summary of the recipe)."),
+    to: str | None = typer.Option(None, "--to", help="Also upload to hf://org/repo (needs huggingface_hub)."),
+) -> None:
+    """Write NAME-<sha256 prefix>.safetensors and add its weight entry to the catalogue."""
+    from handzoo.zoo.catalogue import _PACKAGED
+    from handzoo.zoo.publish import publish_run
+
+    done = publish_run(
+        run_dir,
+        name,
+        zoo_file=zoo,
+        dest=dest,
+        url_base=url_base,
+        tag=tag,
+        training_data=training_data,
+        licence=licence,
+        notes=notes,
+        to=to,
+    )
+    e = done.entry
+    console = _console()
+    console.print(f"wrote {done.path} ({e.size / 1e6:.1f} MB, sha256 {e.sha256})")
+    console.print(
+        f"{done.zoo_file}: {done.name}:{e.tag} -> {e.url} "
+        f"({e.params / 1e6:.2f} M params, {e.gflops:.4g} GFLOPs at {e.input_size} px)"
+    )
+    if not done.comments_kept:
+        console.print(f"note: {done.zoo_file} was rewritten whole; its comments were not kept")
+    if done.zoo_file == _PACKAGED.resolve():
+        console.print("the shipped catalogue changed: run `python -m handzoo.zoo.readme README.md`")
+    if e.url.startswith("file://"):
+        console.print("the url is a local file: pass --url-base (or --to hf://org/repo) to share it")
+
+
+def pull_command(
+    ref: str = typer.Argument(..., help="NAME or NAME:TAG of published weights (`handzoo zoo`)."),
+    timeout: float = typer.Option(30.0, "--timeout", min=0.1, help="Seconds without data before retrying."),
+    retries: int = typer.Option(3, "--retries", min=0, help="Retries after transient network errors."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar; print only the path."),
+) -> None:
+    """Download (or find in the cache) and verify published weights; print their path."""
+    from handzoo.zoo.hub import pull
+
+    entry, path = pull(ref, timeout=timeout, retries=retries, progress=None if not quiet else False)
+    if quiet:
+        typer.echo(str(path))
+        return
+    _console().print(f"{ref.split(':')[0]}:{entry.tag} verified (sha256 {entry.sha256[:16]}...): {path}")
+
+
+def leaderboard_command(
+    data: str = typer.Option(..., "--data", help="Dataset name (`handzoo list datasets`)."),
+    split: str = typer.Option(..., "--split", help="eval, val or train."),
+    models: str | None = typer.Option(
+        None, "--models", help="fnmatch over zoo NAME or NAME:TAG with weights."
+    ),
+    runs: list[str] = typer.Option([], "--runs", help="A run folder (repeat for more)."),
+    data_root: str | None = typer.Option(None, "--data-root", help="Dataset folder (FreiHAND layout)."),
+    image_size: int | None = typer.Option(
+        None, "--image-size", min=16, help="Input size for every model (default: the first model's)."
+    ),
+    fmt: str = typer.Option("table", "--format", help="table, markdown, csv or json."),
+    out: str | None = typer.Option(None, "--out", help="Write the --format output to this file."),
+    html: str | None = typer.Option(None, "--html", help="Also write an HTML page with the scatter plot."),
+    png: str | None = typer.Option(None, "--png", help="Also write the accuracy-vs-speed scatter plot."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
+    batch_size: int = typer.Option(32, "--batch-size", min=1, help="Batch for evaluation and img/s."),
+    workers: int = typer.Option(0, "--workers", min=0, help="DataLoader worker processes."),
+    limit: int | None = typer.Option(None, "--limit", min=1, help="Only the first N samples."),
+    seed: int = typer.Option(0, "--seed", help="Seed for anything random (benchmark input)."),
+    bench_seconds: float = typer.Option(
+        1.0, "--bench-seconds", min=0.0, help="Minimum time of the throughput measurement per model."
+    ),
+) -> None:
+    """Evaluate zoo weights and/or run folders on one split; rank them by PA-MPJPE."""
+    from handzoo.leaderboard import FORMATS
+
+    if fmt not in FORMATS:
+        raise UsageError(f"--format {fmt!r}: use one of {', '.join(FORMATS)}")
+    if split not in ("train", "val", "eval"):
+        raise UsageError(f"--split must be train, val or eval, got {split!r}")
+    if not models and not runs:
+        raise UsageError("nothing to rank: give --models PATTERN and/or --runs DIR")
+    from rich.progress import Progress
+
+    from handzoo.leaderboard import (
+        candidates_from_runs,
+        candidates_from_zoo,
+        render,
+        rich_table,
+        run_leaderboard,
+        scatter_png,
+        to_html,
+    )
+
+    candidates = candidates_from_zoo(models) if models else []
+    candidates += candidates_from_runs(runs)
+    console, status = _console(), _console(stderr=True)  # stdout carries only the board
+    with Progress(console=status, transient=True) as bar:
+        tasks: dict[str, int] = {}
+
+        def progress(label: str, done: int, total: int) -> None:
+            if label not in tasks:
+                tasks[label] = bar.add_task(label, total=total)
+            bar.update(tasks[label], completed=done)
+
+        board = run_leaderboard(
+            candidates,
+            data,
+            split,
+            data_root=data_root,
+            image_size=image_size,
+            device=device,
+            batch_size=batch_size,
+            workers=workers,
+            limit=limit,
+            seed=seed,
+            bench_seconds=bench_seconds,
+            progress=progress,
+        )
+    if out:
+        Path(out).write_text(render(board, fmt))
+        status.print(f"wrote {out}")
+    elif fmt == "table":
+        console.print(rich_table(board))
+    else:
+        typer.echo(render(board, fmt), nl=False)
+    if png or html:
+        image = scatter_png(board)
+        if png:
+            Path(png).write_bytes(image)
+            status.print(f"wrote {png}")
+        if html:
+            Path(html).write_text(to_html(board, image))
+            status.print(f"wrote {html}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``publish``, ``pull`` and ``leaderboard`` to the ``handzoo`` app."""
+    app.command("publish")(publish_command)
+    app.command("pull")(pull_command)
+    app.command("leaderboard")(leaderboard_command)

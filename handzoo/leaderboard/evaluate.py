@@ -1,0 +1,304 @@
+"""Evaluate many models on one dataset split under identical preprocessing.
+
+Every model sees the same images at the same size (``image_size``, default:
+the first model's input size), each normalised with the model's own
+mean/std, and is scored by the functions behind ``handzoo eval``
+(:func:`handzoo.evaluation.predict`, :func:`~handzoo.evaluation.score`,
+:func:`handzoo.metrics.summarize`), so a row equals ``handzoo eval``'s numbers
+for the same weights. Cost columns: params (millions), GFLOPs of one image at
+``image_size`` (FLOPs = 2 x MACs, see :mod:`handzoo.zoo.publish`) and forward
+throughput in images per second at batch ``batch_size`` on the device.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import platform
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from handzoo._version import __version__
+from handzoo.errors import UsageError
+
+
+@dataclass
+class Candidate:
+    """One set of weights to rank: ``model`` (registered name), a label and a verified safetensors file."""
+
+    model: str
+    weights: str  # the zoo tag, or the run folder
+    path: Path
+    source: str  # "zoo" or "run"
+
+
+@dataclass
+class Row:
+    """One model's line: errors in mm, AUC in [0,1], params in millions, throughput in images/s."""
+
+    rank: int
+    model: str
+    weights: str
+    pa_mpjpe_mm: float
+    mpjpe_mm: float
+    auc: float
+    params_m: float
+    gflops: float
+    img_per_s: float
+    device: str
+    num_samples: int = 0
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class Leaderboard:
+    """Rows sorted by PA-MPJPE (best first) plus everything needed to reproduce them."""
+
+    dataset: str
+    split: str
+    image_size: int
+    num_samples: int
+    batch_size: int
+    seed: int
+    environment: dict[str, Any]
+    rows: list[Row]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# ----------------------------------------------------------------------------- candidates
+def candidates_from_zoo(pattern: str, zoo=None, **download: Any) -> list[Candidate]:
+    """Every catalogue weight entry whose ``NAME`` or ``NAME:TAG`` matches ``pattern`` (fnmatch).
+
+    The files are pulled (downloaded or found in the cache) and verified;
+    ``download`` holds keyword arguments of :func:`handzoo.zoo.hub.fetch`.
+    """
+    from handzoo.zoo import load_zoo, zoo_source
+    from handzoo.zoo.hub import fetch
+
+    zoo = zoo or load_zoo()
+    found = []
+    for name, arch in zoo.architectures.items():
+        for entry in arch.weights:
+            if fnmatch.fnmatchcase(name, pattern) or fnmatch.fnmatchcase(f"{name}:{entry.tag}", pattern):
+                path = fetch(entry.url, entry.sha256, size=entry.size, **download)
+                found.append(Candidate(model=name, weights=entry.tag, path=path, source="zoo"))
+    if not found:
+        with_weights = [f"{n}:{w.tag}" for n, a in zoo.architectures.items() for w in a.weights]
+        raise UsageError(
+            f"--models {pattern!r} matches no published weights in {zoo_source()} "
+            f"(published: {', '.join(with_weights) or 'none yet'}); rank run folders with --runs"
+        )
+    return found
+
+
+def candidates_from_runs(run_dirs: Sequence[str | Path]) -> list[Candidate]:
+    """One candidate per ``handzoo run`` folder (or a model.safetensors file given directly)."""
+    from handzoo.weights import read_metadata
+
+    found = []
+    for run in run_dirs:
+        run = Path(run)
+        path = run if run.suffix == ".safetensors" else run / "model.safetensors"
+        if not path.is_file():
+            raise UsageError(
+                f"--runs {run}: no model.safetensors there; give the --out folder of a finished run"
+            )
+        model = read_metadata(path).get("model")
+        if model is None:
+            raise UsageError(f"{path} records no model name; it was not written by `handzoo run`")
+        found.append(Candidate(model=model, weights=str(run), path=path, source="run"))
+    return found
+
+
+# ----------------------------------------------------------------------------- measurements
+def measure_throughput(
+    model: torch.nn.Module,
+    image_size: int,
+    batch_size: int,
+    device: torch.device,
+    seconds: float = 1.0,
+    warmup: int = 2,
+    min_iters: int = 3,
+    seed: int = 0,
+) -> float:
+    """Forward passes per second x ``batch_size`` on random (B,3,S,S) input, in eval mode.
+
+    Runs ``warmup`` untimed passes, then at least ``min_iters`` timed ones and
+    until ``seconds`` have passed; CUDA is synchronised before reading the clock.
+    """
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn(batch_size, 3, image_size, image_size, generator=gen).to(device)
+    if device.type == "cuda":
+        x = x.contiguous(memory_format=torch.channels_last)
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        for _ in range(warmup):
+            model(x)
+        sync()
+        n, start = 0, time.perf_counter()
+        while True:
+            model(x)
+            n += 1
+            sync()
+            elapsed = time.perf_counter() - start
+            if n >= min_iters and elapsed >= seconds:
+                break
+    model.train(was_training)
+    return n * batch_size / elapsed
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def environment_info(device: torch.device, seed: int) -> dict[str, Any]:
+    """Versions, hardware and seed behind a leaderboard, for its reports."""
+    try:
+        import timm
+
+        timm_version = timm.__version__
+    except ImportError:
+        timm_version = None
+    gpu = None
+    if device.type == "cuda":
+        gpu = torch.cuda.get_device_name(device)
+    elif torch.cuda.is_available():
+        gpu = f"{torch.cuda.get_device_name(0)} (not used)"
+    return {
+        "seed": seed,
+        "handzoo": __version__,
+        "torch": torch.__version__,
+        "timm": timm_version,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpu": _cpu_name(),
+        "cpu_cores": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "gpu": gpu,
+        "device": str(device),
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+
+
+# ----------------------------------------------------------------------------- the board
+def run_leaderboard(
+    candidates: Sequence[Candidate],
+    data: str,
+    split: str,
+    *,
+    data_root: str | None = None,
+    image_size: int | None = None,
+    device: str = "auto",
+    batch_size: int = 32,
+    workers: int = 0,
+    limit: int | None = None,
+    seed: int = 0,
+    bench_seconds: float = 1.0,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> Leaderboard:
+    """Evaluate ``candidates`` on ``data``/``split`` and rank them by PA-MPJPE (lowest first).
+
+    Args:
+        image_size: pixels of the (S,S) input every model gets; default the
+            first candidate's input size.
+        limit: evaluate only the first ``limit`` samples of the split.
+        progress: ``progress(label, done, total)`` after each batch.
+
+    Raises:
+        UsageError: no candidates, or a split without ground truth.
+    """
+    import handzoo
+    from handzoo.evaluation import predict, score
+    from handzoo.metrics import summarize
+    from handzoo.runner.trainer import resolve_device
+    from handzoo.weights import load_model_from_weights
+    from handzoo.zoo.publish import count_params, measure_gflops
+
+    if not candidates:
+        raise UsageError("nothing to rank: give --models PATTERN and/or --runs DIR")
+    dev = resolve_device(device)
+    torch.manual_seed(seed)
+    rows: list[Row] = []
+    size = image_size
+    num_samples = 0
+    for cand in candidates:
+        net = load_model_from_weights(cand.path, name=cand.model)
+        prep = net.preprocessing
+        size = size or int(prep["input_size"][-1])
+        kwargs: dict[str, Any] = {
+            "split": split,
+            "image_size": size,
+            "augment": [],
+            "mean": tuple(prep["mean"]),
+            "std": tuple(prep["std"]),
+        }
+        if data_root is not None:
+            kwargs["root"] = data_root
+        dataset = handzoo.create_dataset(data, **kwargs)
+        if limit is not None and limit < len(dataset):
+            dataset = torch.utils.data.Subset(dataset, range(limit))
+        params, gflops = count_params(net), measure_gflops(net, size)
+        net = net.to(dev).eval()
+        label, total, done = f"{cand.model} ({cand.weights})", len(dataset), 0
+
+        def advance(n: int, label: str = label, total: int = total) -> None:
+            nonlocal done
+            done += n
+            if progress is not None:
+                progress(label, done, total)
+
+        found = predict(net, dataset, dev, batch_size=batch_size, workers=workers, progress=advance)
+        assert found is not None  # single process: rank 0
+        if "gt" not in found:
+            raise UsageError(
+                f"{data}/{split} has no ground truth here; the leaderboard needs a labelled split"
+            )
+        metrics = summarize(score(found, dev))
+        num_samples = int(found["gt"].shape[0])
+        speed = measure_throughput(net, size, batch_size, dev, seconds=bench_seconds, seed=seed)
+        rows.append(
+            Row(
+                rank=0,
+                model=cand.model,
+                weights=cand.weights,
+                pa_mpjpe_mm=metrics["pa_mpjpe_mm"],
+                mpjpe_mm=metrics["mpjpe_mm"],
+                auc=metrics["auc_pa_0_50mm"],
+                params_m=params / 1e6,
+                gflops=gflops,
+                img_per_s=speed,
+                device=str(dev),
+                num_samples=num_samples,
+                metrics=metrics,
+            )
+        )
+        del net
+    rows.sort(key=lambda r: r.pa_mpjpe_mm)
+    for i, row in enumerate(rows, 1):
+        row.rank = i
+    return Leaderboard(
+        dataset=data,
+        split=split,
+        image_size=int(size or 0),
+        num_samples=num_samples,
+        batch_size=batch_size,
+        seed=seed,
+        environment=environment_info(dev, seed),
+        rows=rows,
+    )

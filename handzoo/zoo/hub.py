@@ -1,0 +1,462 @@
+"""Download, cache and verify published weights (``handzoo pull``, ``create_model(pretrained=True)``).
+
+Sources, resolved in one place (:func:`fetch`), by the scheme of the URL:
+
+* a local path or ``file://`` URL: verified and used in place, so a local
+  file always works offline;
+* ``http(s)://``: downloaded into ``$HANDZOO_HOME/weights/<file name>``
+  (``HANDZOO_HOME`` defaults to ``~/.cache/handzoo``) through a ``.part``
+  file that later attempts resume with an HTTP ``Range`` request, with
+  retries and exponential backoff on transient errors (connection reset or
+  refused, HTTP 5xx/408/429, timeouts, truncated transfers), and an atomic
+  rename into the cache once the sha256 matches;
+* ``hf://org/repo[@revision]/path/file.safetensors``: through
+  ``huggingface_hub`` (imported only then), then verified and renamed into
+  the same cache.
+
+The sha256 is checked on every download and every time a cached file is
+used; a verified cached file is used without any network call. A cached file
+that no longer matches is downloaded again. Errors are one line naming the
+URL, what happened and what to do, and leave no corrupt file in the cache: a
+``.part`` file stays only after a transient error (for the next attempt to
+resume), a hash mismatch deletes it.
+
+Weights are loaded only from safetensors files (never pickles), see
+:mod:`handzoo.weights`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import http.client
+import os
+import socket
+import sys
+import time
+import urllib.error
+import urllib.request
+import warnings
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlparse
+
+from handzoo._version import __version__
+from handzoo.errors import HandzooError, UsageError
+from handzoo.zoo.schema import WeightEntry, Zoo, file_name_of
+
+if TYPE_CHECKING:
+    import torch
+
+HOME_ENV = "HANDZOO_HOME"
+CHUNK_BYTES = 1 << 20
+DEFAULT_TIMEOUT = 30.0  # seconds without a byte before a connection counts as stalled
+DEFAULT_RETRIES = 3  # further attempts after the first, for transient errors only
+DEFAULT_BACKOFF = 1.0  # seconds before the first retry; doubles each time
+_TRANSIENT_HTTP = {408, 425, 429, 500, 502, 503, 504}
+
+
+class DownloadError(HandzooError):
+    """Weights could not be downloaded (404, timeout, truncated transfer, no network).
+
+    ``transient`` tells whether trying again later may help (a ``.part`` file
+    may then be kept for the next attempt to resume).
+    """
+
+    def __init__(self, message: str, transient: bool = False) -> None:
+        super().__init__(message)
+        self.transient = transient
+
+
+class IntegrityError(HandzooError):
+    """A file's sha256 differs from the one the catalogue records."""
+
+
+class _Transient(Exception):
+    """One attempt failed in a way another attempt may fix."""
+
+
+# ----------------------------------------------------------------------------- places
+def handzoo_home() -> Path:
+    """``$HANDZOO_HOME`` or ``~/.cache/handzoo``."""
+    return Path(os.environ.get(HOME_ENV) or Path.home() / ".cache" / "handzoo").expanduser()
+
+
+def weights_cache_dir() -> Path:
+    """Where downloaded weights live: ``$HANDZOO_HOME/weights``."""
+    return handzoo_home() / "weights"
+
+
+def sha256_file(path: str | Path) -> str:
+    """Hex sha256 of a file's bytes, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(CHUNK_BYTES):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify_file(path: str | Path, sha256: str, source: str | None = None) -> None:
+    """Raise :class:`IntegrityError` unless ``path`` hashes to ``sha256``."""
+    found = sha256_file(path)
+    if found != sha256:
+        raise IntegrityError(
+            f"{source or path}: sha256 is {found[:16]}..., the catalogue expects {sha256[:16]}...; "
+            "the file was modified or the zoo entry is out of date (republish it or fix its sha256)"
+        )
+
+
+def _local_path(url: str) -> Path | None:
+    """The path of a ``file://`` URL or a plain path; None for network schemes."""
+    parsed = urlparse(url)
+    if parsed.scheme == "file":
+        return Path(unquote(parsed.path))
+    if parsed.scheme == "" or (len(parsed.scheme) == 1 and sys.platform == "win32"):  # C:\...
+        return Path(url).expanduser()
+    return None
+
+
+# ----------------------------------------------------------------------------- fetch
+def fetch(
+    url: str,
+    sha256: str,
+    *,
+    size: int | None = None,
+    cache_dir: str | Path | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+    retries: int = DEFAULT_RETRIES,
+    backoff: float = DEFAULT_BACKOFF,
+    progress: bool | None = None,
+) -> Path:
+    """A verified local copy of the weights at ``url``.
+
+    Args:
+        url: ``http(s)://``, ``file://``, ``hf://org/repo[@rev]/file`` or a local path.
+        sha256: the expected hex digest of the file's bytes.
+        size: the expected size in bytes, when known (detects truncation
+            when the server sends no ``Content-Length``).
+        cache_dir: default ``$HANDZOO_HOME/weights``.
+        timeout: seconds without progress before an attempt counts as stalled.
+        retries: further attempts after transient errors, waiting
+            ``backoff * 2**k`` seconds before the k-th.
+        progress: show a progress bar on stderr (default: when stderr is a terminal).
+
+    Returns:
+        The path of the verified file: the local file itself, or the cached copy.
+
+    Raises:
+        DownloadError: the file could not be fetched (message: URL, what happened, what to do).
+        IntegrityError: the bytes do not hash to ``sha256``.
+    """
+    local = _local_path(url)
+    if local is not None:
+        if not local.is_file():
+            raise DownloadError(
+                f"{url}: no such file; fix the weight url in the catalogue or publish the run again"
+            )
+        verify_file(local, sha256, str(local))
+        return local
+    scheme = urlparse(url).scheme
+    if scheme not in ("http", "https", "hf"):
+        raise UsageError(
+            f"{url}: unsupported scheme {scheme!r}; use https://, http://, file://, hf:// or a path"
+        )
+    cache = Path(cache_dir) if cache_dir is not None else weights_cache_dir()
+    cache.mkdir(parents=True, exist_ok=True)
+    final = cache / file_name_of(url)
+    with _file_lock(cache / ".locks" / f"{final.name}.lock"):
+        if final.is_file():
+            if sha256_file(final) == sha256:
+                return final  # offline use: a verified cached file needs no network
+            warnings.warn(
+                f"{final}: cached file does not match its sha256 any more; downloading it again",
+                stacklevel=2,
+            )
+            final.unlink()
+        part = final.with_name(final.name + ".part")
+        if scheme == "hf":
+            _hf_download(url, part, timeout)
+        else:
+            _http_download(url, part, size, timeout, retries, backoff, progress)
+        found = sha256_file(part)
+        if found != sha256:
+            part.unlink()
+            raise IntegrityError(
+                f"{url}: the downloaded file's sha256 is {found[:16]}..., the catalogue expects "
+                f"{sha256[:16]}...; it was deleted. The file on the server changed or the zoo entry "
+                "is wrong: republish the weights or fix the entry's sha256"
+            )
+        os.replace(part, final)  # atomic: the cache never holds a half-written final file
+    return final
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    """An exclusive lock between processes downloading the same file (POSIX; a no-op elsewhere)."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+# ----------------------------------------------------------------------------- http(s)
+def _http_download(
+    url: str,
+    part: Path,
+    size: int | None,
+    timeout: float,
+    retries: int,
+    backoff: float,
+    progress: bool | None,
+) -> None:
+    """Fill ``part`` with the body at ``url``, resuming and retrying; raise DownloadError when it fails."""
+    show = sys.stderr.isatty() if progress is None else progress
+    with _progress_bar(show, part.name[: -len(".part")]) as advance:
+        attempt = 0
+        while True:
+            try:
+                _http_attempt(url, part, size, timeout, advance)
+                return
+            except _Transient as exc:
+                if attempt >= retries:
+                    kept = part.stat().st_size if part.exists() else 0
+                    resume = (
+                        f"{kept} bytes are kept in {part} and the next attempt resumes from there"
+                        if kept
+                        else "nothing was kept"
+                    )
+                    raise DownloadError(
+                        f"{url}: {exc} (gave up after {attempt + 1} attempts); {resume}: "
+                        "check the network or the server and run the command again",
+                        transient=True,
+                    ) from None
+                time.sleep(backoff * 2**attempt)
+                attempt += 1
+            except DownloadError as exc:
+                if not exc.transient:
+                    part.unlink(missing_ok=True)  # a permanent error: nothing worth resuming
+                raise
+
+
+def _http_attempt(
+    url: str, part: Path, size: int | None, timeout: float, advance: Callable[[int, int | None], None]
+) -> None:
+    start = part.stat().st_size if part.exists() else 0
+    if size is not None and start > size:  # not a prefix of this file: start over
+        part.unlink()
+        start = 0
+    headers = {"User-Agent": f"handzoo/{__version__}", "Accept-Encoding": "identity"}
+    if start:
+        headers["Range"] = f"bytes={start}-"
+    request = urllib.request.Request(url, headers=headers)
+    try:
+        response = urllib.request.urlopen(request, timeout=timeout)
+    except urllib.error.HTTPError as exc:
+        exc.close()
+        if exc.code == 416 and start:  # the range starts at or past the end: the part is complete
+            if size is None or start == size:
+                return
+            part.unlink()
+            raise _Transient("the server refused to resume a partial download") from None
+        if exc.code in _TRANSIENT_HTTP:
+            raise _Transient(f"HTTP {exc.code} {exc.reason}") from None
+        raise DownloadError(
+            f"{url}: HTTP {exc.code} {exc.reason}; the server does not have the file: "
+            "check the weight url in the catalogue (or --url-base when publishing)"
+        ) from None
+    except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
+        raise _classify(url, exc) from None
+    with response:
+        total: int | None = None
+        length = response.headers.get("Content-Length")
+        if response.status == 206 and start:
+            mode = "ab"
+            first = _content_range_start(response.headers.get("Content-Range"))
+            if first != start:  # another range than asked for: start over on the next attempt
+                part.unlink()
+                raise _Transient("the server answered a different byte range")
+        else:
+            mode, start = "wb", 0  # the server ignored the Range header: the whole file follows
+        if length is not None and length.isdigit():
+            total = start + int(length)
+        elif size is not None:
+            total = size
+        received = start
+        advance(received, total)
+        try:
+            with open(part, mode) as out:
+                while block := response.read(CHUNK_BYTES):
+                    out.write(block)
+                    received += len(block)
+                    advance(received, total)
+        except (OSError, http.client.HTTPException) as exc:
+            raise _classify(url, exc) from None
+    if total is not None and received < total:
+        raise _Transient(f"truncated transfer: the connection closed after {received} of {total} bytes")
+
+
+def _content_range_start(value: str | None) -> int | None:
+    """The first byte of ``Content-Range: bytes a-b/n``."""
+    if not value or not value.startswith("bytes "):
+        return None
+    first = value[len("bytes ") :].split("-", 1)[0]
+    return int(first) if first.isdigit() else None
+
+
+def _classify(url: str, exc: BaseException) -> Exception:
+    """Transient network failures become :class:`_Transient`; the rest a permanent DownloadError."""
+    reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+    if isinstance(reason, socket.gaierror):
+        return DownloadError(
+            f"{url}: cannot resolve the host ({reason}); this machine looks offline: connect to the "
+            "network, or copy the file and pass its path",
+            transient=True,
+        )
+    if isinstance(reason, TimeoutError):
+        return _Transient("timed out waiting for the server")
+    if isinstance(reason, ConnectionError | http.client.HTTPException | OSError):
+        return _Transient(f"connection failed ({type(reason).__name__}: {reason})")
+    return DownloadError(f"{url}: {reason}")
+
+
+@contextlib.contextmanager
+def _progress_bar(show: bool, label: str) -> Iterator[Callable[[int, int | None], None]]:
+    """A rich progress bar on stderr; yields ``advance(done_bytes, total_bytes_or_None)``."""
+    if not show:
+        yield lambda done, total: None
+        return
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task(label, total=None)
+        yield lambda done, total: bar.update(task, completed=done, total=total)
+
+
+# ----------------------------------------------------------------------------- hf://
+def parse_hf_url(url: str) -> tuple[str, str | None, str]:
+    """``hf://org/repo[@revision]/path/file`` -> (repo id, revision or None, path in the repo)."""
+    rest = url.removeprefix("hf://")
+    parts = rest.split("/")
+    if len(parts) < 3 or not all(parts):
+        raise UsageError(f"{url}: expected hf://org/repo/file.safetensors (optionally org/repo@revision)")
+    repo, revision = parts[1], None
+    if "@" in repo:
+        repo, revision = repo.split("@", 1)
+    return f"{parts[0]}/{repo}", revision, "/".join(parts[2:])
+
+
+def import_huggingface_hub(url: str) -> Any:
+    """``huggingface_hub``, or a UsageError saying how to install it."""
+    try:
+        import huggingface_hub
+    except ImportError:
+        raise UsageError(
+            f"{url}: hf:// needs the huggingface_hub package, which is not installed: "
+            "pip install huggingface_hub (or download the file and give its path)"
+        ) from None
+    return huggingface_hub
+
+
+def _hf_download(url: str, part: Path, timeout: float) -> None:
+    hub = import_huggingface_hub(url)
+    repo, revision, filename = parse_hf_url(url)
+    staging = part.parent / ".hf" / repo.replace("/", "--")
+    try:
+        got = hub.hf_hub_download(
+            repo_id=repo, filename=filename, revision=revision, local_dir=staging, etag_timeout=timeout
+        )
+    except Exception as exc:  # the hub raises many types (offline, 404, auth); all end here
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise DownloadError(
+            f"{url}: the Hugging Face Hub download failed ({type(exc).__name__}: {first}); check the "
+            "network, HF_HUB_OFFLINE and the repository name, or download the file and give its path",
+            transient=True,
+        ) from None
+    os.replace(got, part)
+
+
+# ----------------------------------------------------------------------------- the zoo
+def parse_ref(ref: str) -> tuple[str, str | None]:
+    """``NAME[:TAG]`` -> (model name, tag or None)."""
+    name, sep, tag = ref.rpartition(":")
+    if not sep:
+        return ref, None
+    if not name or not tag:
+        raise UsageError(f"{ref!r}: expected NAME or NAME:TAG, e.g. resnet101:freihand")
+    return name, tag
+
+
+def no_weights_message(name: str) -> str:
+    return (
+        f"no published handzoo weights for {name!r} yet; train them with `handzoo run {name}` "
+        "or load a run's model.safetensors explicitly"
+    )
+
+
+def weight_entry(name: str, tag: str | None = None, zoo: Zoo | None = None) -> WeightEntry:
+    """The catalogue's weight entry of ``name`` (the first one when ``tag`` is None)."""
+    from handzoo.zoo.catalogue import load_zoo, zoo_source
+
+    zoo = zoo or load_zoo()
+    arch = zoo.architectures.get(name)
+    if arch is None or not arch.weights:
+        raise UsageError(no_weights_message(name))
+    entry = arch.weight(tag)
+    if entry is None:
+        tags = ", ".join(w.tag for w in arch.weights)
+        raise UsageError(f"{name} has no weights tagged {tag!r} in {zoo_source()} (tags: {tags})")
+    return entry
+
+
+def pull(ref: str, zoo: Zoo | None = None, **download: Any) -> tuple[WeightEntry, Path]:
+    """Download (or find in the cache) and verify the weights ``NAME[:TAG]``.
+
+    ``download`` holds keyword arguments of :func:`fetch` (timeout, retries,
+    backoff, progress, cache_dir). Returns (the weight entry, the verified path).
+    """
+    name, tag = parse_ref(ref)
+    entry = weight_entry(name, tag, zoo)
+    return entry, fetch(entry.url, entry.sha256, size=entry.size, **download)
+
+
+def load_pretrained(ref: str, zoo: Zoo | None = None, **overrides: Any) -> torch.nn.Module:
+    """``create_model(NAME, pretrained=True)``: build NAME and load its verified zoo weights.
+
+    ``ref`` is ``NAME`` or ``NAME:TAG``. The architecture (options, input size)
+    is the one recorded in the weights' header; ``overrides`` change it.
+    Returns a model mapping normalised images (B,3,H,W) to a HandOutput with
+    ``joints3d`` (B,21,3), metres, root-relative, canonical order.
+    """
+    from handzoo.plugins import get_registry
+    from handzoo.weights import load_model_from_weights
+
+    name, _ = parse_ref(ref)
+    get_registry().get("model", name)  # an unknown name fails with suggestions before any download
+    entry, path = pull(ref, zoo)
+    model = load_model_from_weights(path, name=name, **overrides)
+    model.handzoo_weights = f"{name}:{entry.tag}"
+    return model

@@ -1,0 +1,430 @@
+"""``handzoo publish``: turn a run folder into a hash-named weights file and a catalogue entry.
+
+``publish_run(run_dir, name)`` writes ``NAME-<first 8 hex of sha256>.safetensors``
+(the hash prefix in the name, like torchvision's ``resnet101-cd907fc2.pth``),
+whose header carries the run's metadata (model, config, joint order, units,
+input size, mean/std, metrics, handzoo version) plus the publication's (tag,
+training data, licence, params, GFLOPs). The sha256 is of the final bytes;
+the header is written with sorted keys so that publishing the same run twice
+gives the same bytes, hence the same name.
+
+It then adds or updates the weight entry (same tag: replaced; new tag:
+appended, so the catalogue's default, the first entry, stays) of the
+architecture NAME in a zoo file. Only the architecture's ``weights:`` block is
+rewritten; the rest of the file, comments included, stays as it was.
+
+Cost figures (also used by the leaderboard and the catalogue drift test):
+
+* ``params``: the number of elements of the model's parameters (buffers such
+  as batch-norm statistics excluded, as torchvision's ``num_params``).
+* ``gflops``: FLOPs of one forward pass of ONE image at the weights' input
+  size, in units of 1e9, counted by ``torch.utils.flop_counter.FlopCounterMode``.
+  Convention: **FLOPs = 2 x multiply-accumulates (MACs)**, so a ResNet18 at
+  224 px counts 3.63 GFLOPs (1.82 GMACs). Catalogues that quote MACs as
+  "FLOPs" (torchvision's ``_ops``, many papers) show half these numbers. Only
+  convolutions and matrix products are counted; element-wise operations,
+  pooling and normalisation are not.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from handzoo._version import __version__
+from handzoo.errors import ConfigError, UsageError
+from handzoo.zoo.catalogue import parse_zoo, zoo_source
+from handzoo.zoo.schema import WeightEntry, Zoo
+
+if TYPE_CHECKING:
+    import torch
+
+HASH_CHARS = 8
+
+
+@dataclass
+class Published:
+    """What :func:`publish_run` did: the file, its catalogue entry and where the entry went."""
+
+    name: str
+    path: Path
+    entry: WeightEntry
+    zoo_file: Path
+    comments_kept: bool
+
+
+# ----------------------------------------------------------------------------- cost figures
+def count_params(model: torch.nn.Module) -> int:
+    """Number of parameter elements (buffers excluded)."""
+    return sum(p.numel() for p in model.parameters())
+
+
+def measure_gflops(model: torch.nn.Module, image_size: int) -> float:
+    """GFLOPs (FLOPs = 2 x MACs) of one forward pass on one (1,3,S,S) image, on the CPU.
+
+    The model is put in eval mode for the count and restored after.
+    """
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    was_training = model.training
+    model.eval()
+    param = next(model.parameters(), None)
+    device = param.device if param is not None else torch.device("cpu")
+    try:
+        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+            model(torch.zeros(1, 3, image_size, image_size, device=device))
+    finally:
+        model.train(was_training)
+    return float(f"{counter.get_total_flops() / 1e9:.6g}")
+
+
+# ----------------------------------------------------------------------------- the file
+def _canonical_header(path: Path) -> None:
+    """Rewrite a safetensors header with sorted keys (same bytes for the same content).
+
+    safetensors serialises the header from a hash map, so two saves of the same
+    tensors and metadata can differ in key order. The header's JSON keeps its
+    length when only the order changes, so the data offsets stay valid; if the
+    re-serialised header would not fit, the file is left as written.
+    """
+    with open(path, "r+b") as f:
+        length = int.from_bytes(f.read(8), "little")
+        header = json.loads(f.read(length))
+        text = json.dumps(header, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+        if len(text) > length:
+            return
+        f.seek(8)
+        f.write(text + b" " * (length - len(text)))  # trailing spaces are the format's padding
+
+
+def _publish_file(
+    run_weights: Path, dest: Path, file_stem: str, metadata: dict[str, str]
+) -> tuple[Path, str]:
+    """Write the tensors of ``run_weights`` with ``metadata`` into ``dest/<stem>-<sha8>.safetensors``.
+
+    Returns (the path, the file's sha256).
+    """
+    from safetensors.torch import load_file, save_file
+
+    from handzoo.zoo.hub import sha256_file
+
+    dest.mkdir(parents=True, exist_ok=True)
+    tmp = dest / f".{file_stem}.publishing.safetensors"
+    save_file(load_file(str(run_weights)), str(tmp), metadata=metadata)
+    _canonical_header(tmp)
+    sha = sha256_file(tmp)
+    final = dest / f"{file_stem}-{sha[:HASH_CHARS]}.safetensors"
+    os.replace(tmp, final)
+    return final, sha
+
+
+def _run_summary(run_dir: Path) -> tuple[dict[str, str], dict[str, Any], dict[str, Any], int | None]:
+    """(weights header, config, metrics, steps trained) of a run folder, with errors naming the file."""
+    from handzoo.weights import read_metadata
+
+    weights = run_dir / "model.safetensors"
+    if not run_dir.is_dir():
+        raise UsageError(f"{run_dir} is not a folder; give the --out folder of a `handzoo run`")
+    if not weights.is_file():
+        raise UsageError(
+            f"{run_dir} holds no model.safetensors; is the run finished? (`handzoo run --resume`)"
+        )
+    meta = read_metadata(weights)
+    if "model" not in meta or "config" not in meta:
+        raise UsageError(f"{weights} was not written by `handzoo run` (its header has no model/config)")
+    config = json.loads(meta["config"])
+    metrics_file = run_dir / "metrics.json"
+    metrics = json.loads(metrics_file.read_text() if metrics_file.is_file() else meta.get("metrics", "{}"))
+    steps = None
+    history = run_dir / "history.jsonl"
+    if history.is_file():
+        rows = [json.loads(line) for line in history.read_text().splitlines() if line.strip()]
+        steps = max((int(r["step"]) for r in rows if "loss" in r), default=None)
+    return meta, config, metrics, steps
+
+
+def _default_tag(data_name: str) -> str:
+    tag = re.sub(r"[^A-Za-z0-9_.-]+", "-", data_name).strip("-.") or "weights"
+    return tag if tag[0].isalnum() else f"w{tag}"
+
+
+def _default_notes(config: dict[str, Any], steps: int | None) -> str:
+    data, optim = config.get("data", {}), config.get("optim", {})
+    trained = f"{steps} steps" if steps is not None else "a run"
+    return (
+        f"handzoo run: {trained} of batch {data.get('batch_size')} at {data.get('image_size')} px, "
+        f"{optim.get('name')} lr {optim.get('lr')} {optim.get('schedule')}, "
+        f"augment {', '.join(data.get('augment', [])) or 'none'}"
+    )
+
+
+def publish_run(
+    run_dir: str | Path,
+    name: str | None = None,
+    *,
+    zoo_file: str | Path | None = None,
+    dest: str | Path | None = None,
+    url_base: str | None = None,
+    tag: str | None = None,
+    training_data: str | None = None,
+    licence: str = "MIT",
+    notes: str | None = None,
+    to: str | None = None,
+) -> Published:
+    """Publish a ``handzoo run`` folder: a hash-named weights file plus its catalogue entry.
+
+    Args:
+        run_dir: the run's ``--out`` folder (model.safetensors, metrics.json, ...).
+        name: the architecture (a registered model name); default: the run's model.
+        zoo_file: the catalogue to update; default: the one in use (``HANDZOO_ZOO``
+            or the shipped zoo.yaml).
+        dest: where the weights file goes; default ``RUN_DIR/publish``.
+        url_base: the entry's url is ``url_base/<file name>``; default: ``hf://`` of
+            ``to`` when uploading, else a ``file://`` URL of the written file.
+        tag: the weights' tag (default: the training dataset's name).
+        training_data, licence, notes: free text for the entry.
+        to: ``hf://org/repo`` to upload the file to through huggingface_hub.
+
+    Returns:
+        A :class:`Published` with the file, the entry and the zoo file written.
+    """
+    from handzoo.weights import load_model_from_weights
+
+    run_dir = Path(run_dir)
+    meta, config, metrics, steps = _run_summary(run_dir)
+    recorded = meta["model"]
+    name = name or recorded
+    if name != recorded:
+        raise UsageError(
+            f"{run_dir} is a run of {recorded!r}; its weights can only be published as {recorded!r} "
+            f"(--name {recorded}), since `create_model({name!r}, pretrained=True)` builds {name!r}"
+        )
+    target = _writable_zoo(zoo_file)
+    model = load_model_from_weights(run_dir / "model.safetensors")
+    image_size = int(json.loads(meta["input_size"])[-1])
+    params, gflops = count_params(model), measure_gflops(model, image_size)
+    data_name = config.get("data", {}).get("name", "unknown")
+    tag = tag or _default_tag(data_name)
+    training_data = training_data or f"{data_name} (train split)"
+    notes = notes if notes is not None else _default_notes(config, steps)
+    header = {
+        **meta,
+        "tag": tag,
+        "training_data": training_data,
+        "licence": licence,
+        "params": str(params),
+        "gflops": str(gflops),
+        "published_with": __version__,
+    }
+    out = Path(dest) if dest is not None else run_dir / "publish"
+    path, sha = _publish_file(run_dir / "model.safetensors", out, name.replace("/", "-"), header)
+    if to is not None:
+        uploaded = upload_to_hf(path, to)
+        url = url_base.rstrip("/") + "/" + path.name if url_base else uploaded
+    else:
+        url = url_base.rstrip("/") + "/" + path.name if url_base else path.resolve().as_uri()
+    entry = WeightEntry(
+        tag=tag,
+        url=url,
+        sha256=sha,
+        size=path.stat().st_size,
+        metrics={data_name: {"val": {k: float(f"{v:.6g}") for k, v in metrics.items() if _is_number(v)}}},
+        params=params,
+        gflops=gflops,
+        input_size=image_size,
+        training_data=training_data,
+        licence=licence,
+        notes=notes,
+    )
+    kept = add_weight_entry(target, name, entry)
+    return Published(name=name, path=path, entry=entry, zoo_file=target, comments_kept=kept)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _writable_zoo(zoo_file: str | Path | None) -> Path:
+    source = str(zoo_file) if zoo_file is not None else zoo_source()
+    if source.startswith(("http://", "https://")):
+        raise UsageError(f"the catalogue in use is a URL ({source}); pass --zoo FILE to update a local copy")
+    path = Path(source.removeprefix("file://")).expanduser()
+    if not path.is_file():
+        raise UsageError(f"zoo file {path} does not exist; pass --zoo with an existing zoo.yaml")
+    return path.resolve()  # the shipped handzoo/zoo.yaml is a link: update its target, keep the link
+
+
+def upload_to_hf(path: Path, target: str) -> str:
+    """Upload ``path`` to ``hf://org/repo`` (root of the repo); returns the file's hf:// URL."""
+    from handzoo.zoo.hub import DownloadError, import_huggingface_hub
+
+    parts = target.removeprefix("hf://").strip("/").split("/")
+    if not target.startswith("hf://") or len(parts) != 2 or not all(parts):
+        raise UsageError(f"--to {target}: expected hf://org/repo")
+    hub = import_huggingface_hub(target)
+    repo = "/".join(parts)
+    try:
+        hub.HfApi().upload_file(path_or_fileobj=str(path), path_in_repo=path.name, repo_id=repo)
+    except Exception as exc:  # offline, no token, no such repo: one line either way
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise DownloadError(
+            f"{target}: uploading {path.name} failed ({type(exc).__name__}: {first}); check the network "
+            "and `huggingface-cli login`, or upload the file yourself and publish with --url-base",
+            transient=True,
+        ) from None
+    return f"hf://{repo}/{path.name}"
+
+
+# ----------------------------------------------------------------------------- the zoo file
+def add_weight_entry(zoo_file: str | Path, name: str, entry: WeightEntry) -> bool:
+    """Add ``entry`` to architecture ``name`` in ``zoo_file`` (replacing one with the same tag).
+
+    The new catalogue is validated with the schema before anything is written,
+    and written atomically. Returns True when only the architecture's
+    ``weights:`` block was rewritten (comments elsewhere kept), False when the
+    file had to be re-dumped whole (unusual layouts such as flow-style maps).
+    """
+    from handzoo.zoo import catalogue
+
+    path = Path(zoo_file)
+    text = path.read_text()
+    data = yaml.safe_load(text) or {}
+    archs = data.setdefault("architectures", {}) or {}
+    data["architectures"] = archs
+    arch = archs.setdefault(name, {}) or {}
+    archs[name] = arch
+    weights = list(arch.get("weights") or [])
+    new = entry.model_dump(mode="json")
+    at = next((i for i, w in enumerate(weights) if isinstance(w, dict) and w.get("tag") == entry.tag), None)
+    if at is None:
+        weights.append(new)
+    else:
+        weights[at] = new
+    arch["weights"] = weights
+    try:
+        Zoo.model_validate(data)
+    except Exception as exc:
+        raise ConfigError(f"{path}: the updated catalogue would not be valid ({exc})") from None
+    updated = _targeted_update(text, name, weights)
+    kept = updated is not None and yaml.safe_load(updated) == data
+    if not kept:
+        updated = yaml.safe_dump(data, sort_keys=False, width=110)
+    parse_zoo(updated, str(path))
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(updated)
+    os.replace(tmp, path)
+    if hasattr(catalogue, "_load_cached"):  # its cache key is the mtime, which may not have ticked
+        catalogue._load_cached.cache_clear()
+    return kept
+
+
+_KEY = r"(?:{k}|'{k}'|\"{k}\")"
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip(" "))
+
+
+def _is_content(line: str) -> bool:
+    stripped = line.strip()
+    return bool(stripped) and not stripped.startswith("#")
+
+
+def _block_end(lines: list[str], start: int, stop: int, indent: int, list_at_indent: bool = False) -> int:
+    """First line after ``start`` in [start, stop) whose content is at or left of ``indent``.
+
+    Trailing blank and comment lines are left outside the block (they usually
+    introduce what follows). ``list_at_indent`` keeps ``- item`` lines at
+    ``indent`` inside (YAML lets a list sit at its key's indentation).
+    """
+    end = stop
+    for i in range(start + 1, stop):
+        line = lines[i]
+        if not _is_content(line):
+            continue
+        if _indent(line) < indent or (
+            _indent(line) == indent and not (list_at_indent and line.lstrip().startswith("- "))
+        ):
+            end = i
+            break
+    while end > start + 1 and not _is_content(lines[end - 1]):
+        end -= 1
+    return end
+
+
+def _dump_block(value: dict[str, Any], indent: int) -> list[str]:
+    text = yaml.safe_dump(value, sort_keys=False, width=110, default_flow_style=False)
+    return [(" " * indent + line if line.strip() else line) + "\n" for line in text.splitlines()]
+
+
+def _targeted_update(text: str, name: str, weights: list[dict[str, Any]]) -> str | None:
+    """``text`` with only ``architectures.<name>.weights`` rewritten; None when the layout is unusual."""
+    lines = text.splitlines(keepends=True)
+    if lines and not lines[-1].endswith("\n"):
+        lines[-1] += "\n"
+    top = next((i for i, ln in enumerate(lines) if re.match(r"^architectures:\s*(#.*)?$", ln)), None)
+    if top is None:
+        return None
+    arch_end = _block_end(lines, top, len(lines), 0)
+    children = [i for i in range(top + 1, arch_end) if _is_content(lines[i])]
+    child_indent = _indent(lines[children[0]]) if children else 2
+    key = re.compile(rf"^ {{{child_indent}}}{_KEY.format(k=re.escape(name))}:\s*(#.*)?$")
+    at = next((i for i in children if key.match(lines[i])), None)
+    if at is None:  # a new architecture, appended to the architectures block
+        block = _dump_block({name: {"weights": weights}}, child_indent)
+        return "".join(lines[:arch_end] + block + lines[arch_end:])
+    end = _block_end(lines, at, arch_end, child_indent)
+    inner = [i for i in range(at + 1, end) if _is_content(lines[i])]
+    field_indent = _indent(lines[inner[0]]) if inner else child_indent + 2
+    w_key = re.compile(rf"^ {{{field_indent}}}weights:\s*(#.*)?$")
+    w_at = next((i for i in inner if w_key.match(lines[i]) and _indent(lines[i]) == field_indent), None)
+    block = _dump_block({"weights": weights}, field_indent)
+    if w_at is None:
+        return "".join(lines[:end] + block + lines[end:])
+    w_end = _block_end(lines, w_at, end, field_indent, list_at_indent=True)
+    return "".join(lines[:w_at] + block + lines[w_end:])
+
+
+# ----------------------------------------------------------------------------- drift
+def entry_drift(name: str, entry: WeightEntry, path: str | Path) -> list[str]:
+    """Differences between a catalogue entry and what its weights file really is.
+
+    Recomputes size, sha256, input size, params and GFLOPs (at the entry's
+    input size) from ``path`` and the model rebuilt from its header. Returns
+    one line per mismatch; an empty list means the entry is accurate.
+    """
+    from handzoo.weights import load_model_from_weights, read_metadata
+    from handzoo.zoo.hub import sha256_file
+
+    path = Path(path)
+    problems = []
+    size = path.stat().st_size
+    if size != entry.size:
+        problems.append(f"{name}:{entry.tag}: size is {size} bytes, the catalogue says {entry.size}")
+    sha = sha256_file(path)
+    if sha != entry.sha256:
+        problems.append(f"{name}:{entry.tag}: sha256 is {sha}, the catalogue says {entry.sha256}")
+    if sha[:HASH_CHARS] not in path.name:
+        problems.append(f"{name}:{entry.tag}: file name {path.name} does not carry the hash prefix {sha[:8]}")
+    meta = read_metadata(path)
+    recorded_size = int(json.loads(meta.get("input_size", "[0]"))[-1])
+    if recorded_size != entry.input_size:
+        problems.append(
+            f"{name}:{entry.tag}: input_size is {recorded_size} in the weights, "
+            f"{entry.input_size} in the catalogue"
+        )
+    model = load_model_from_weights(path, name=name)
+    params = count_params(model)
+    if entry.params != params:
+        problems.append(f"{name}:{entry.tag}: params is {params}, the catalogue says {entry.params}")
+    gflops = measure_gflops(model, entry.input_size)
+    if entry.gflops is None or abs(gflops - entry.gflops) > 1e-4 * max(gflops, 1e-9):
+        problems.append(f"{name}:{entry.tag}: GFLOPs is {gflops:.6g}, the catalogue says {entry.gflops}")
+    return problems
