@@ -32,12 +32,15 @@ from handzoo.plugins import get_registry
 if TYPE_CHECKING:
     import torch
 
+    from handzoo.inference.predictor import Predictor
+
 __all__ = [
     "ConfigError",
     "DataError",
     "DuplicateNameError",
     "HandOutput",
     "HandzooError",
+    "Predictor",
     "UnknownNameError",
     "UsageError",
     "__version__",
@@ -112,3 +115,12 @@ def create_dataset(name: str, **kwargs: Any) -> torch.utils.data.Dataset:
     from handzoo.builder import checked_build
 
     return checked_build("dataset", name, **kwargs)
+
+
+def __getattr__(name: str) -> Any:
+    # Predictor pulls in torch: loaded on first use so `import handzoo` stays fast.
+    if name == "Predictor":
+        from handzoo.inference.predictor import Predictor
+
+        return Predictor
+    raise AttributeError(f"module 'handzoo' has no attribute {name!r}")

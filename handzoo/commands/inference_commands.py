@@ -1,0 +1,220 @@
+"""``handzoo predict`` (keypoints JSON + pictures) and ``handzoo export`` (ONNX / TorchScript)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from handzoo.errors import DataError, UsageError
+from handzoo.inference.defaults import DEFAULT_FOV_DEG, DEFAULT_ROOT_DEPTH
+
+PREDICT_HELP = """Predict 3D and 2D hand joints for images and folders of images (.jpg, .png).
+
+Writes, per image, NAME.json (joint names, canonical order; joints3d_mm root-relative millimetres;
+joints2d pixels of the original image; the K, box, model and weights used) and NAME_skeleton.png
+(the 2D skeleton on the image beside the 3D skeleton from two views) into --out.
+
+2D joints are an approximation: the model predicts joints relative to the wrist and no translation,
+so the wrist is placed at --root-depth metres with the hand centred on the crop, and projected with
+--K, or by default with a camera of --fov degrees horizontal field of view across the crop.
+
+Exit code: 0 when every image was predicted; 1 when an image could not be read (it is skipped and
+named, the others are still written) or on another failure; 2 on a usage error (bad --K or --box,
+a missing path, a folder without images)."""
+
+
+def _require_weights(weights: str | None, pretrained: bool) -> None:
+    if weights is None and not pretrained:
+        raise UsageError(
+            "pass --weights FILE (a model.safetensors written by `handzoo run`) or --pretrained "
+            "(the zoo's published weights)"
+        )
+    if weights is not None and pretrained:
+        raise UsageError("pass either --weights FILE or --pretrained, not both")
+
+
+def _output_names(paths: list[Path], out: Path) -> list[str]:
+    """A unique file stem in ``out`` per input image (no output may overwrite an input)."""
+    stems = [p.stem for p in paths]
+    repeated = {s for s in stems if stems.count(s) > 1}
+    taken = {str(p.resolve()) for p in paths}
+    names: list[str] = []
+    used: set[str] = set()
+    for path, stem in zip(paths, stems, strict=True):
+        base = f"{stem}_{path.suffix.lstrip('.').lower()}" if stem in repeated else stem
+        name, k = base, 1
+        while name in used or any(
+            str((out / f"{name}{ext}").resolve()) in taken for ext in (".json", "_skeleton.png")
+        ):
+            k += 1
+            name = f"{base}_{k}"
+        used.add(name)
+        names.append(name)
+    return names
+
+
+def predict_command(
+    model: str = typer.Argument(..., help="A registered model name (`handzoo list models`)."),
+    inputs: list[str] = typer.Argument(..., help="Image files (.jpg, .png) and/or folders of images."),
+    weights: str | None = typer.Option(None, "--weights", help="model.safetensors written by `handzoo run`."),
+    pretrained: bool = typer.Option(False, "--pretrained", help="Use the zoo's published weights for MODEL."),
+    out: str = typer.Option("predictions", "--out", help="Folder for the JSON files and pictures."),
+    crop: str | None = typer.Option(
+        None, "--crop", help="center: largest centred square (default); full: whole image padded square."
+    ),
+    box: str | None = typer.Option(None, "--box", help="x0,y0,x1,y1 pixels: the hand's box (made square)."),
+    K: str | None = typer.Option(None, "--K", help="fx,fy,cx,cy in pixels of the original image."),
+    fov: float = typer.Option(
+        DEFAULT_FOV_DEG, "--fov", help="Horizontal field of view (degrees) of the default K across the crop."
+    ),
+    root_depth: float = typer.Option(
+        DEFAULT_ROOT_DEPTH, "--root-depth", help="Wrist depth (metres) assumed to compute 2D joints."
+    ),
+    batch_size: int = typer.Option(32, "--batch-size", min=1, help="Images per forward pass."),
+    device: str = typer.Option("auto", "--device", help="auto (CUDA when available), cpu, cuda or cuda:N."),
+    pictures: bool = typer.Option(True, "--pictures/--no-pictures", help="Also draw NAME_skeleton.png."),
+) -> None:
+    from handzoo.inference.camera import default_K, parse_K
+    from handzoo.inference.images import crop_box, find_images, parse_box
+
+    # Every usage error is found before the model is built.
+    if box is not None and crop is not None:
+        raise UsageError("pass either --crop or --box, not both")
+    crop = crop or "center"
+    crop_box((1, 1), crop)  # validates the mode
+    the_box = parse_box(box) if box is not None else None
+    the_K = parse_K(K) if K is not None else None
+    if K is None:
+        default_K((0.0, 0.0, 1.0, 1.0), fov)  # validates --fov
+    if not root_depth > 0:
+        raise UsageError(f"--root-depth {root_depth:g}: expected a positive distance in metres")
+    _require_weights(weights, pretrained)
+    paths = find_images(inputs)
+
+    from rich.progress import Progress
+
+    from handzoo.cli import _console
+    from handzoo.inference.predictor import Predictor
+
+    predictor = Predictor(
+        model,
+        weights=weights,
+        device=device,
+        pretrained=pretrained,
+        batch_size=batch_size,
+        fov_deg=fov,
+        root_depth=root_depth,
+    )
+    out_dir = Path(out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    names = _output_names(paths, out_dir)
+    console, errors = _console(stderr=True), _console(stderr=True)
+    failed: list[str] = []
+    written = 0
+    with Progress(console=console, transient=True) as bar:
+        task = bar.add_task(f"{predictor.name} on {predictor.device}", total=len(paths))
+        for index, result in predictor.iter_predict(
+            [str(p) for p in paths], boxes=the_box, K=the_K, crop=crop, skip_errors=True
+        ):
+            if isinstance(result, Exception):
+                failed.append(str(paths[index]))
+                errors.print(
+                    f"handzoo: warning: skipped {paths[index]} (unreadable image {len(failed)}, "
+                    f"image {index + 1} of {len(paths)}): {result.reason}",
+                    highlight=False,
+                    markup=False,
+                )
+            else:
+                _write_outputs(result, out_dir, names[index], predictor, pictures)
+                written += 1
+            bar.advance(task)
+    _console().print(
+        f"wrote {written} prediction{'s' if written != 1 else ''} to {out_dir}/ "
+        f"({'JSON + picture' if pictures else 'JSON'} per image)",
+        highlight=False,
+    )
+    if failed:
+        shown = ", ".join(failed[:5]) + (f" and {len(failed) - 5} more" if len(failed) > 5 else "")
+        raise DataError(
+            f"{len(failed)} of {len(paths)} images could not be read and were skipped: {shown}; "
+            "check or remove those files"
+        )
+
+
+def _write_outputs(result, out_dir: Path, name: str, predictor, pictures: bool) -> None:
+    data = result.to_json(model=predictor.name, weights=predictor.weights)
+    if pictures:
+        from handzoo.inference.draw import draw_prediction
+        from handzoo.inference.images import load_upright
+
+        picture = out_dir / f"{name}_skeleton.png"
+        draw_prediction(
+            load_upright(result.source),
+            result.joints2d,
+            result.joints3d,
+            result.box,
+            picture,
+            title=Path(result.source).name,
+        )
+        data["picture"] = picture.name
+    # One key per line, each value compact: joints stay one readable row each.
+    body = ",\n".join(f"  {json.dumps(k)}: {json.dumps(v)}" for k, v in data.items())
+    (out_dir / f"{name}.json").write_text("{\n" + body + "\n}\n")
+
+
+def export_command(
+    model: str = typer.Argument(..., help="A registered model name (`handzoo list models`)."),
+    weights: str | None = typer.Option(None, "--weights", help="model.safetensors written by `handzoo run`."),
+    pretrained: bool = typer.Option(False, "--pretrained", help="Use the zoo's published weights for MODEL."),
+    fmt: str = typer.Option("onnx", "--format", help="onnx or torchscript."),
+    out: str = typer.Option(..., "--out", help="The file to write (e.g. model.onnx, model.pt)."),
+    image_size: int | None = typer.Option(
+        None, "--image-size", min=16, help="Input side S (default: the model's)."
+    ),
+    opset: int | None = typer.Option(None, "--opset", help="ONNX opset (default 18, the minimum)."),
+    verify: bool = typer.Option(
+        True, "--verify/--no-verify", help="Compare the file's outputs with PyTorch on batches of 1 and 3."
+    ),
+) -> None:
+    """Export MODEL as ONNX or TorchScript: images (B,3,S,S) -> joints3d (B,21,3) metres, dynamic B.
+
+    The preprocessing (mean, std, input size), joint order, units, model name and handzoo
+    version are stored in the file (ONNX metadata_props; TorchScript extra file handzoo.json).
+    """
+    from handzoo.export_formats import FORMATS, MIN_OPSET, export_model
+
+    if fmt not in FORMATS:
+        raise UsageError(f"--format {fmt!r}: expected one of {', '.join(FORMATS)}")
+    if opset is not None and fmt != "onnx":
+        raise UsageError("--opset applies to --format onnx only")
+    if opset is not None and opset < MIN_OPSET:
+        raise UsageError(f"--opset {opset}: the ONNX exporter writes opset {MIN_OPSET} or newer")
+    _require_weights(weights, pretrained)
+    from handzoo.cli import _console
+    from handzoo.inference.predictor import build_model
+
+    net, name = build_model(model, weights, pretrained)
+    report = export_model(
+        net, out, fmt, name=name, weights=weights, image_size=image_size, opset=opset, verify=verify
+    )
+    console = _console()
+    size = report.path.stat().st_size / 1e6
+    shapes = ", ".join(f"{o} (B,{21 if o == 'joints3d' else 778},3)" for o in report.outputs)
+    s = report.input_size[-1]
+    detail = f", opset {report.metadata['opset']}" if fmt == "onnx" else ""
+    console.print(f"wrote {report.path} ({fmt}{detail}, {size:.1f} MB): images (B,3,{s},{s}) -> {shapes}")
+    if report.max_abs_diff is not None:
+        console.print(
+            f"matches PyTorch within {report.max_abs_diff:.1e} m on batches of "
+            f"{' and '.join(map(str, report.checked_batches))}"
+        )
+    elif verify:
+        console.print("not checked against PyTorch: install onnxruntime to check the file")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``predict`` and ``export`` to the ``handzoo`` command line."""
+    app.command("predict", help=PREDICT_HELP)(predict_command)
+    app.command("export")(export_command)

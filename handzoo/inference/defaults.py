@@ -1,0 +1,7 @@
+"""Defaults of the 2D approximation, importable without numpy (the CLI shows them in --help).
+
+See :mod:`handzoo.inference.camera` for what they mean.
+"""
+
+DEFAULT_FOV_DEG = 20.0  # horizontal field of view across the crop, degrees (FreiHAND: about 16-31)
+DEFAULT_ROOT_DEPTH = 0.5  # metres from the camera plane to the wrist

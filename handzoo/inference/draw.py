@@ -1,0 +1,116 @@
+"""Pictures of a prediction: the 2D skeleton on the image, beside the 3D skeleton from two views.
+
+Layout (PNG, exact size, see :func:`picture_size`): three panels of height
+:data:`PANEL` pixels. Left: the image with the crop box (dashed) and the
+projected skeleton; its width follows the image's aspect ratio, clamped to
+[:data:`MIN_ASPECT`, :data:`MAX_ASPECT`] (extreme images are letterboxed).
+Middle and right: PANEL×PANEL 3D plots in millimetres, root-relative, seen
+from the camera and from the side. One colour per finger
+(``handzoo.joints.FINGER_COLORS``); the wrist is grey.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from handzoo import joints
+
+PANEL = 512  # pixels
+DPI = 128  # a power of two: inches × DPI is exact, so the PNG has exactly the documented size
+MIN_ASPECT, MAX_ASPECT = 0.5, 3.0
+WRIST_COLOR = (0.5, 0.5, 0.5)
+
+
+def picture_size(image_size: tuple[int, int]) -> tuple[int, int]:
+    """(width, height) in pixels of the picture of an image of (width, height) pixels."""
+    w, h = image_size
+    overlay = round(PANEL * min(max(w / h, MIN_ASPECT), MAX_ASPECT))
+    return overlay + 2 * PANEL, PANEL
+
+
+def _bone_colors() -> list[tuple[float, float, float]]:
+    return [joints.FINGER_COLORS[joints.finger_of(child)] for _parent, child in joints.BONES]
+
+
+def _joint_colors() -> list[tuple[float, float, float]]:
+    return [WRIST_COLOR if i == joints.ROOT else joints.FINGER_COLORS[joints.finger_of(i)] for i in range(21)]
+
+
+def _draw_2d(ax, image: Image.Image, joints2d: np.ndarray, box, panel_px: tuple[int, int]) -> None:
+    w, h = image.size
+    shown = image
+    if w > 2 * panel_px[0] or h > 2 * panel_px[1]:  # no need to hand matplotlib more pixels than it draws
+        shown = image.copy()
+        shown.thumbnail((2 * panel_px[0], 2 * panel_px[1]), Image.Resampling.BILINEAR)
+    # extent in the pixel-edge convention: pixel (0,0) covers [0,1) x [0,1).
+    ax.imshow(np.asarray(shown), extent=(0, w, h, 0), interpolation="antialiased")
+    x0, y0, x1, y1 = box
+    ax.plot([x0, x1, x1, x0, x0], [y0, y0, y1, y1, y0], ls="--", lw=1, color="white", alpha=0.8)
+    for (p, c), color in zip(joints.BONES, _bone_colors(), strict=True):
+        ax.plot(joints2d[[p, c], 0], joints2d[[p, c], 1], color=color, lw=2.5, solid_capstyle="round")
+    ax.scatter(joints2d[:, 0], joints2d[:, 1], s=10, c=_joint_colors(), zorder=3, linewidths=0)
+    ax.set_xlim(min(0, x0), max(w, x1))
+    ax.set_ylim(max(h, y1), min(0, y0))
+    ax.set_aspect("equal")
+    ax.set_axis_off()
+
+
+def _draw_3d(ax, joints3d_mm: np.ndarray, title: str, elev: float, azim: float) -> None:
+    from matplotlib.ticker import MaxNLocator
+
+    # Plot axes: X = x (right), Y = z (depth), Z = -y (up), so "up" in the image is up in the plot.
+    pts = np.stack([joints3d_mm[:, 0], joints3d_mm[:, 2], -joints3d_mm[:, 1]], axis=1)
+    for (p, c), color in zip(joints.BONES, _bone_colors(), strict=True):
+        ax.plot(*pts[[p, c]].T, color=color, lw=2.5)
+    ax.scatter(*pts.T, s=8, c=_joint_colors(), depthshade=False)
+    centre = 0.5 * (pts.min(0) + pts.max(0))
+    half = max(float(np.ptp(pts, axis=0).max()) / 2, 1.0) * 1.1
+    ax.set_xlim(centre[0] - half, centre[0] + half)
+    ax.set_ylim(centre[1] - half, centre[1] + half)
+    ax.set_zlim(centre[2] - half, centre[2] + half)
+    ax.set_box_aspect((1, 1, 1))
+    ax.view_init(elev=elev, azim=azim)
+    for axis in (ax.xaxis, ax.yaxis, ax.zaxis):  # few ticks: readable, and ticks dominate drawing time
+        axis.set_major_locator(MaxNLocator(4))
+    ax.set_xlabel("x mm", fontsize=7, labelpad=-8)
+    ax.set_ylabel("z mm", fontsize=7, labelpad=-8)
+    ax.set_zlabel("-y mm", fontsize=7, labelpad=-8)
+    ax.tick_params(labelsize=6, pad=-3)
+    ax.set_title(title, fontsize=9)
+
+
+def draw_prediction(
+    image: Image.Image, joints2d: np.ndarray, joints3d: np.ndarray, box, path: str | Path, title: str = ""
+) -> Path:
+    """Write the picture of one prediction as a PNG of :func:`picture_size` pixels.
+
+    Args:
+        image: the original upright RGB image (``handzoo.inference.images.load_upright``).
+        joints2d: (21,2) pixels of ``image``, canonical order.
+        joints3d: (21,3) metres, root-relative, canonical order.
+        box: (x0, y0, x1, y1) the crop the model saw, pixels of ``image``.
+        path: the PNG to write.
+        title: a line shown above the image panel (e.g. the file name).
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    width, height = picture_size(image.size)
+    overlay = width - 2 * PANEL
+    fig = Figure(figsize=(width / DPI, height / DPI), dpi=DPI, facecolor="white")
+    FigureCanvasAgg(fig)
+    margin = 30 / height  # room for the titles
+    ax2d = fig.add_axes((0.0, 0.0, overlay / width, 1.0 - margin))
+    _draw_2d(ax2d, image, np.asarray(joints2d, dtype=np.float64), box, (overlay, PANEL))
+    if title:
+        ax2d.set_title(title, fontsize=8)
+    mm = np.asarray(joints3d, dtype=np.float64) * 1000.0
+    for k, (name, elev, azim) in enumerate((("camera view", 10.0, -90.0), ("side view", 10.0, 0.0))):
+        ax = fig.add_axes(((overlay + k * PANEL) / width, 0.0, PANEL / width, 1.0 - margin), projection="3d")
+        _draw_3d(ax, mm, name, elev, azim)
+    path = Path(path)
+    fig.savefig(path, dpi=DPI, format="png")
+    return path

@@ -1,0 +1,424 @@
+"""``Predictor``: images in, 3D and 2D hand joints out (the pipeline behind ``handzoo predict``)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from handzoo import joints
+from handzoo._version import __version__
+from handzoo.errors import UsageError
+from handzoo.inference.camera import (
+    DEFAULT_FOV_DEG,
+    DEFAULT_ROOT_DEPTH,
+    default_K,
+    intrinsics,
+    place_hand,
+    project_placed,
+)
+from handzoo.inference.images import (
+    Box,
+    Crop,
+    ImageInput,
+    UnreadableImageError,
+    as_sequence,
+    load_crop,
+)
+
+TWO_D_NOTE = (
+    "joints2d is an approximation: the model predicts root-relative joints, so the wrist was placed at "
+    "root_depth_m on the ray through the crop centre and projected with K"
+)
+
+
+@dataclass
+class Prediction:
+    """One hand in one image.
+
+    Attributes:
+        joints3d: (21,3) float32 metres, root-relative (the wrist, joint 0, at
+            the origin), camera axes (x right, y down, z forward), canonical
+            order (``handzoo.joints.CANONICAL``).
+        joints2d: (21,2) float64 pixels of the original (upright) image:
+            ``project(joints3d + translation, K)``, an approximation (see
+            :mod:`handzoo.inference.camera`).
+        K: (3,3) float64 intrinsics used, pixels of the original image.
+        box: (x0, y0, x1, y1) the square crop the model saw, original pixels.
+        translation: (3,) metres where the wrist was placed for ``joints2d``.
+        image_size: (width, height) of the original image in pixels.
+        source: the image's file path, or ``None``.
+        vertices: optional (778,3) float32 metres, root-relative like ``joints3d``.
+        K_source: ``"given"`` or ``"default"`` (field of view across the crop).
+
+    Fields are also readable as ``prediction["joints3d"]``.
+    """
+
+    joints3d: np.ndarray
+    joints2d: np.ndarray
+    K: np.ndarray
+    box: Box
+    translation: np.ndarray
+    image_size: tuple[int, int]
+    source: str | None = None
+    vertices: np.ndarray | None = None
+    K_source: str = "default"
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in self.__dataclass_fields__:
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def keys(self) -> list[str]:
+        return list(self.__dataclass_fields__)
+
+    @property
+    def camera_joints(self) -> np.ndarray:
+        """(21,3) metres in the camera frame under the placement used for ``joints2d``."""
+        return self.joints3d.astype(np.float64) + self.translation
+
+    def to_json(self, model: str | None = None, weights: str | None = None) -> dict[str, Any]:
+        """A JSON-ready dict: 3D in millimetres, 2D in pixels, K, names and provenance."""
+        data: dict[str, Any] = {
+            "image": self.source,
+            "image_size": list(self.image_size),
+            "model": model,
+            "weights": weights,
+            "handzoo_version": __version__,
+            "joint_order": "canonical",
+            "joint_names": list(joints.CANONICAL),
+            "units": {
+                "joints3d_mm": "millimetres, root-relative (wrist at the origin), camera axes "
+                "x right, y down, z forward",
+                "root_mm": "millimetres, camera frame: where the wrist was placed to compute joints2d",
+                "joints2d": "pixels of the original image, pixel (0,0) covers [0,1)x[0,1)",
+                "K": "pixels of the original image",
+            },
+            "joints3d_mm": np.round(self.joints3d.astype(np.float64) * 1000.0, 4).tolist(),
+            "root_mm": np.round(self.translation * 1000.0, 4).tolist(),
+            "root_depth_m": float(self.translation[2]),
+            "joints2d": np.round(self.joints2d, 4).tolist(),
+            "K": self.K.tolist(),
+            "K_source": self.K_source,
+            "box": [float(v) for v in self.box],
+            "note": TWO_D_NOTE,
+        }
+        if self.vertices is not None:
+            data["vertices_mm"] = np.round(self.vertices.astype(np.float64) * 1000.0, 3).tolist()
+        return data
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """``None``/"auto" -> CUDA when available, else CPU; anything else as given."""
+    if device is None or str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise UsageError(f"device {device!r}: CUDA is not available here; use --device cpu")
+    return dev
+
+
+def build_model(
+    model_or_name: str | torch.nn.Module, weights: str | Path | None = None, pretrained: bool = False
+) -> tuple[torch.nn.Module, str]:
+    """(model, name) from a registered name (+ safetensors weights or zoo weights) or a module."""
+    import handzoo
+    from handzoo.weights import load_model_from_weights, load_weights
+
+    if isinstance(model_or_name, torch.nn.Module):
+        if pretrained:
+            raise UsageError("pretrained=True needs a model name, not a module")
+        model = model_or_name
+        if weights is not None:
+            load_weights(model, weights)
+        return model, str(getattr(model, "handzoo_name", type(model).__name__))
+    if not isinstance(model_or_name, str):
+        raise UsageError(f"expected a model name or an nn.Module, got {type(model_or_name).__name__}")
+    if weights is not None and pretrained:
+        raise UsageError("pass either weights (a model.safetensors) or pretrained=True, not both")
+    if weights is not None:
+        model = load_model_from_weights(weights, name=model_or_name)
+    else:
+        model = handzoo.create_model(model_or_name, pretrained=pretrained)
+    return model, str(getattr(model, "handzoo_name", model_or_name))
+
+
+class Predictor:
+    """A pipeline from images to hand joints, batched, on CUDA when available.
+
+    ::
+
+        predictor = handzoo.Predictor("resnet50", weights="runs/resnet50/model.safetensors")
+        [hand] = predictor.predict("hand.jpg")
+        hand.joints3d   # (21,3) metres, root-relative, canonical order
+        hand.joints2d   # (21,2) pixels of hand.jpg (an approximation, see below)
+
+    Each image is read (any size; RGBA, grayscale, 16-bit, palette), cut to a
+    square (the largest centred square, or a given box), resized to the
+    model's input size S with antialiasing, normalised with the model's
+    ``preprocessing`` mean/std and run through the model under
+    ``torch.inference_mode``.
+
+    2D joints: the model predicts joints relative to the wrist, so pixels need
+    a camera ``K`` (given, or a :data:`DEFAULT_FOV_DEG`-degree field of view
+    across the crop) and an assumed wrist depth (``root_depth`` metres): the
+    hand is centred on the crop. See :mod:`handzoo.inference.camera`.
+
+    Args:
+        model_or_name: a registered model name (``handzoo list models``) or a
+            model (``nn.Module`` images (B,3,S,S) -> ``HandOutput``, with a
+            ``preprocessing`` dict).
+        weights: a ``model.safetensors`` written by ``handzoo run``.
+        device: ``None``/"auto" (CUDA when available), "cpu", "cuda", "cuda:1".
+        pretrained: load the zoo's published weights for the name.
+        batch_size: images per forward pass.
+        fov_deg: horizontal field of view across the crop of the default K.
+        root_depth: wrist depth (metres) used to place the hand for 2D.
+        num_workers: threads decoding image files (default: up to 4, one per
+            CPU core); 0 or 1 decodes in the calling thread.
+
+    Attributes:
+        model, name, device, preprocessing (``mean``, ``std``, ``input_size``).
+    """
+
+    def __init__(
+        self,
+        model_or_name: str | torch.nn.Module,
+        weights: str | Path | None = None,
+        device: str | torch.device | None = None,
+        *,
+        pretrained: bool = False,
+        batch_size: int = 32,
+        fov_deg: float = DEFAULT_FOV_DEG,
+        root_depth: float = DEFAULT_ROOT_DEPTH,
+        num_workers: int | None = None,
+    ) -> None:
+        if batch_size < 1:
+            raise UsageError(f"batch_size must be at least 1, got {batch_size}")
+        model, self.name = build_model(model_or_name, weights, pretrained)
+        self.weights = str(weights) if weights is not None else ("pretrained" if pretrained else None)
+        self.device = resolve_device(device)
+        self.model = model.to(self.device).eval()
+        prep = getattr(model, "preprocessing", None)
+        if not prep or "input_size" not in prep:
+            raise UsageError(f"model {self.name!r} has no preprocessing['input_size']; cannot size its input")
+        self.preprocessing = dict(prep)
+        self.size = int(prep["input_size"][-1])
+        mean = torch.tensor(prep.get("mean", (0.485, 0.456, 0.406)), dtype=torch.float32)
+        std = torch.tensor(prep.get("std", (0.229, 0.224, 0.225)), dtype=torch.float32)
+        # (pixel/255 - mean)/std as one multiply-add per element, done in torch on the device.
+        self._scale = (1.0 / (255.0 * std)).view(1, 3, 1, 1).to(self.device)
+        self._shift = (-mean / std).view(1, 3, 1, 1).to(self.device)
+        self.fill = tuple(round(255 * m) for m in mean.tolist())  # zero after normalisation
+        self.batch_size = batch_size
+        self.num_workers = min(4, os.cpu_count() or 1) if num_workers is None else int(num_workers)
+        self._pool: ThreadPoolExecutor | None = None
+        self.fov_deg = fov_deg
+        self.root_depth = root_depth
+
+    def close(self) -> None:
+        """Stop the decoding threads (a later call starts them again)."""
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
+
+    def __enter__(self) -> Predictor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Predictor({self.name!r}, weights={self.weights!r}, device='{self.device}', size={self.size})"
+
+    # -- preprocessing -------------------------------------------------------------------
+    def load(
+        self, images: Sequence[ImageInput], boxes: Sequence[Box | None] | None = None, crop: str = "center"
+    ) -> list[Crop]:
+        """Read and crop images to (S,S,3) uint8 (see :func:`handzoo.inference.images.load_crop`)."""
+        items = as_sequence(images)
+        per_image = _per_image(_single_box(boxes), len(items), "boxes")
+        crops = self._load_range(items, per_image, crop, 0, len(items))
+        for c in crops:
+            if isinstance(c, UnreadableImageError):
+                raise c
+        return crops  # type: ignore[return-value]
+
+    def _load_range(
+        self, items: list[ImageInput], boxes: list[Any], crop: str, start: int, stop: int
+    ) -> list[Crop | UnreadableImageError]:
+        """Crops of ``items[start:stop]``, or the error of each unreadable one, in order.
+
+        Files are decoded by a small thread pool (Pillow releases the GIL while
+        decoding and resizing); PIL images and arrays are read in this thread.
+        """
+
+        def one(i: int) -> Crop | UnreadableImageError:
+            try:
+                return load_crop(items[i], self.size, box=boxes[i], crop=crop, fill=self.fill, index=i)
+            except UnreadableImageError as exc:
+                return exc
+
+        files = [i for i in range(start, stop) if isinstance(items[i], (str, Path))]
+        if self.num_workers > 1 and len(files) > 1:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self.num_workers, thread_name_prefix="handzoo-decode")
+            decoded = dict(zip(files, self._pool.map(one, files), strict=True))
+        else:
+            decoded = {}
+        return [decoded[i] if i in decoded else one(i) for i in range(start, stop)]
+
+    def normalise(self, pixels: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """(B,S,S,3) uint8 -> (B,3,S,S) float32 on the device, normalised with mean/std."""
+        u8 = torch.as_tensor(pixels)
+        if self.device.type == "cuda":
+            u8 = u8.pin_memory().to(self.device, non_blocking=True)
+        # Contiguous NCHW (not a permuted view) so the model runs exactly as on a plain batch.
+        x = u8.permute(0, 3, 1, 2).contiguous().to(torch.float32)
+        return x.mul_(self._scale).add_(self._shift)
+
+    def preprocess(
+        self, images: Sequence[ImageInput], boxes: Sequence[Box | None] | None = None, crop: str = "center"
+    ) -> tuple[torch.Tensor, list[Crop]]:
+        """Images -> (the (B,3,S,S) normalised model input on the device, the crops)."""
+        crops = self.load(images, boxes, crop)
+        return self.normalise(np.stack([c.pixels for c in crops])), crops
+
+    # -- prediction ----------------------------------------------------------------------
+    def predict(
+        self,
+        images: ImageInput | Sequence[ImageInput],
+        boxes: Box | Sequence[Box | None] | None = None,
+        K: Any = None,
+        crop: str = "center",
+    ) -> list[Prediction]:
+        """Predict one hand per image.
+
+        Args:
+            images: one or a sequence of file paths (.jpg/.png), PIL images or
+                uint8 arrays (H,W,3) of any size.
+            boxes: ``None`` (use ``crop``), one (x0, y0, x1, y1) box in pixels for
+                all images, or one box (or None) per image; boxes are made square
+                around their centre.
+            K: ``None`` (default camera per image), one (3,3) matrix or
+                (fx, fy, cx, cy) in pixels of the original image for all images,
+                or one per image.
+            crop: ``center`` (largest centred square) or ``full`` (whole image,
+                padded to a square).
+
+        Returns:
+            One :class:`Prediction` per image, in order: ``joints3d`` (21,3)
+            metres root-relative canonical order, ``joints2d`` (21,2) pixels of
+            the original image, ``K`` (3,3), ``box``.
+
+        Raises:
+            UnreadableImageError: an image cannot be read (use :meth:`iter_predict`
+                to skip bad images instead).
+        """
+        results: list[Prediction] = []
+        for _index, item in self.iter_predict(images, boxes=boxes, K=K, crop=crop, skip_errors=False):
+            assert isinstance(item, Prediction)
+            results.append(item)
+        return results
+
+    def iter_predict(
+        self,
+        images: ImageInput | Sequence[ImageInput],
+        boxes: Box | Sequence[Box | None] | None = None,
+        K: Any = None,
+        crop: str = "center",
+        skip_errors: bool = True,
+    ) -> Iterator[tuple[int, Prediction | UnreadableImageError]]:
+        """Like :meth:`predict`, batch by batch: yields ``(index, Prediction)``, or
+        ``(index, UnreadableImageError)`` for an image that cannot be read when
+        ``skip_errors`` (the other images of its batch are still predicted)."""
+        items = as_sequence(images)
+        n = len(items)
+        per_box = _per_image(_single_box(boxes), n, "boxes")
+        per_K = _per_image(_single_K(K), n, "K")
+        per_K = [None if k is None else intrinsics(k, f"K[{i}]") for i, k in enumerate(per_K)]
+        for start in range(0, n, self.batch_size):
+            stop = min(start + self.batch_size, n)
+            crops: list[Crop] = []
+            indices: list[int] = []
+            for i, loaded in enumerate(self._load_range(items, per_box, crop, start, stop), start=start):
+                if isinstance(loaded, UnreadableImageError):
+                    if not skip_errors:
+                        raise loaded
+                    yield i, loaded
+                    continue
+                crops.append(loaded)
+                indices.append(i)
+            if not crops:
+                continue
+            for i, pred in zip(indices, self._predict_crops(crops, [per_K[i] for i in indices]), strict=True):
+                yield i, pred
+
+    def _predict_crops(self, crops: list[Crop], Ks: list[np.ndarray | None]) -> list[Prediction]:
+        x = self.normalise(np.stack([c.pixels for c in crops]))
+        with torch.inference_mode():
+            out = self.model(x)
+        joints3d = out.joints3d.float().cpu().numpy()
+        vertices = out.vertices.float().cpu().numpy() if getattr(out, "vertices", None) is not None else None
+        boxes = np.array([c.box for c in crops], dtype=np.float64)
+        K = np.stack(
+            [k if k is not None else default_K(c.box, self.fov_deg) for k, c in zip(Ks, crops, strict=True)]
+        )
+        t = place_hand(joints3d, K, boxes, self.root_depth)
+        uv = project_placed(joints3d, t, K)
+        return [
+            Prediction(
+                joints3d=joints3d[b],
+                joints2d=uv[b],
+                K=K[b],
+                box=crops[b].box,
+                translation=t[b],
+                image_size=crops[b].image_size,
+                source=crops[b].source,
+                vertices=None if vertices is None else vertices[b],
+                K_source="default" if Ks[b] is None else "given",
+            )
+            for b in range(len(crops))
+        ]
+
+
+def _single_box(boxes: Any) -> Any:
+    """A single box (4 numbers) applies to every image."""
+    if boxes is None:
+        return None
+    arr = np.asarray(boxes, dtype=object)
+    if arr.shape == (4,) and all(isinstance(v, (int, float, np.number)) for v in arr):
+        return [tuple(float(v) for v in arr)]
+    return boxes
+
+
+def _single_K(K: Any) -> Any:
+    """One (3,3) matrix or 4 numbers apply to every image."""
+    if K is None:
+        return None
+    if isinstance(K, (np.ndarray, torch.Tensor)) and tuple(K.shape) in ((3, 3), (4,)):
+        return [np.asarray(K)]
+    if isinstance(K, (list, tuple)) and (
+        (len(K) == 4 and all(isinstance(v, (int, float, np.number)) for v in K))
+        or (len(K) == 3 and all(isinstance(r, (list, tuple)) and len(r) == 3 for r in K))
+    ):
+        return [K]
+    return K
+
+
+def _per_image(values: Any, n: int, what: str) -> list[Any]:
+    """None -> [None]*n; a one-element list -> repeated; else exactly n values."""
+    if values is None:
+        return [None] * n
+    values = list(values)
+    if len(values) == 1:
+        return values * n
+    if len(values) != n:
+        raise UsageError(f"{what}: got {len(values)} values for {n} images; pass one, or one per image")
+    return values
