@@ -427,7 +427,7 @@ def zoo_command(
 
 
 # Commands defined in their own modules (each has ``register(app)``).
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = ("handzoo.commands.zoo_commands", "handzoo.commands.inference_commands")
 
 
 def _register_command_modules() -> None:

@@ -85,7 +85,8 @@ class RunSection(_Section):
     compile: bool = False
     log_every: int = Field(10, ge=1)
     # When set and max_steps/epochs are not, the run measures its speed during
-    # warm-up and fixes max_steps so training ends within this many minutes.
+    # warm-up and fixes max_steps so that training ends this many minutes after
+    # the run started (data preparation included).
     time_budget_min: float | None = Field(None, gt=0.0)
 
 

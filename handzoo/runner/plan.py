@@ -15,9 +15,10 @@ import torch
 
 from handzoo.config import RunConfig, parse_override
 
-# On a CPU the embedded default trains for a fixed time: the whole command,
-# data generation and evaluation included, stays within 15 minutes on 2 cores.
-CPU_TRAIN_MINUTES = 9.0
+# On a CPU the embedded default runs for a fixed time: training stops this many
+# minutes after the run started (first-use data generation included), which
+# leaves the final evaluation and export inside 15 minutes on 2 cores.
+CPU_RUN_MINUTES = 13.0
 
 
 def default_plan(device: str) -> tuple[dict[str, Any], str]:
@@ -39,13 +40,16 @@ def default_plan(device: str) -> tuple[dict[str, Any], str]:
         "data.batch_size": 32,
         "data.workers": 1,
         "data.image_cache": True,
-        "run.time_budget_min": CPU_TRAIN_MINUTES,
+        "run.time_budget_min": CPU_RUN_MINUTES,
         "optim.lr": 1e-3,
         "optim.schedule": "cosine",
         "optim.warmup_steps": 30,
         "run.checkpoint_every": 100,
     }
-    return plan, f"CPU plan: {CPU_TRAIN_MINUTES:g} min of training at 64 px, batch 32, Adam 1e-3 cosine"
+    return plan, (
+        f"CPU plan: training ends {CPU_RUN_MINUTES:g} min after the start (data preparation included), "
+        "64 px, batch 32, Adam 1e-3 cosine"
+    )
 
 
 def zoo_recipe(model: str) -> dict[str, Any]:

@@ -563,10 +563,14 @@ class Trainer:
             dev += f", AMP {str(self.amp_dtype).removeprefix('torch.')})" if self.amp_dtype else ")"
         procs = f" x {self.dist.world_size} processes" if self.dist.enabled else ""
         o = self.cfg.optim
+        if total == 10**9:  # time-budget mode: the length is fixed after warm-up
+            length = f"steps that fit in {self.cfg.run.time_budget_min:g} min"
+        else:
+            length = f"{total} steps ({total / max(1, steps_per_epoch):.1f} epochs)"
         return (
             f"device {dev}{procs}; data {d.name}: {n_train} train / {n_val} val at {d.image_size} px; "
-            f"schedule: {total} steps ({total / max(1, steps_per_epoch):.1f} epochs) x batch {d.batch_size}, "
-            f"{o.name} lr {o.lr:g} {o.schedule}, warm-up {o.warmup_steps}"
+            f"schedule: {length} x batch {d.batch_size}, {o.name} lr {o.lr:g} {o.schedule}, "
+            f"warm-up {o.warmup_steps}"
         )
 
     def _export(self, model, preprocessing, metrics, seconds: float, steps: int) -> None:
