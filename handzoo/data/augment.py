@@ -1,0 +1,501 @@
+"""Augmenters that keep images, 3D joints and intrinsics consistent, and the pipeline that runs them.
+
+An augmenter is a callable ``aug(sample, rng) -> sample`` on a *raw sample*::
+
+    image     (H,W,3) uint8 RGB
+    mask      (H,W) uint8 in {0,1} (1 = hand) or None
+    joints3d  (21,3) float, metres, camera frame, canonical order (None: unlabelled)
+    joints2d  (21,2) float, pixels of ``image`` (optional; moved with the image)
+    K         (3,3) intrinsics of ``image``
+    verts     (778,3) metres (optional; moved like joints3d)
+    ...       anything else is passed through
+
+It returns a new dict and never modifies the arrays it was given. Pixels use
+the edge convention of :mod:`handzoo.geometry` (pixel i spans [i, i+1)).
+
+Geometric augmenters (``rotate``, ``flip``, ``scale``) draw a pixel affine
+``A`` (3×3) and a 3D linear map ``M`` (3×3) and update
+
+    image' = warp(image, A)      joints3d' = M · joints3d      K' = A · K · M⁻¹
+
+which keeps ``project(joints3d', K') == A · project(joints3d, K)`` exactly for
+any K (``A`` is affine, so it commutes with the perspective division). For a
+rotation about the principal point with fx == fy, K' == K; about another
+centre only (cx, cy) move; with fx != fy the upper-left block of K' becomes
+R·diag(fx,fy)·Rᵀ (a skewed, still exact, camera). A flip mirrors x (``M`` =
+diag(-1,1,1), det −1): **a right hand becomes a left hand** with labels kept in
+canonical order, so a model trained with ``flip`` sees left hands too. The
+``mano`` parameters describe the un-augmented right hand; when ``M`` is not the
+identity the sample's ``mano_valid`` becomes False.
+
+:class:`Pipeline` fuses consecutive geometric augmenters, and the initial
+resize to the training resolution, into a single warp (one interpolation, one
+pass over the pixels). Pixel augmenters that declare
+``commutes_with_geometry`` (``background``, ``occlude``, ``color``: their random
+draws are invariant in distribution under a warp) run after that warp, so the
+order ``background, rotate, flip, occlude, color, scale`` costs one warp and
+backgrounds also fill the corners a rotation uncovers. ``fuse=False`` runs
+every step literally in the given order.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import cv2
+import numpy as np
+
+from handzoo.data import augment_params as ap
+from handzoo.data.backgrounds import FolderBackgrounds, texture
+from handzoo.data.image_io import binarize_mask, resize_image, warp_image, warp_image_and_mask
+from handzoo.errors import ConfigError, UnknownNameError
+from handzoo.geometry import rotation_z
+
+Sample = dict[str, Any]
+AugmenterFn = Callable[[Sample, np.random.Generator], Sample]
+
+# The seed report's augmentations (background, rotation, flip, occlusion) plus colour and crop
+# jitter, in the order its pipeline applies them.
+DEFAULT_TRAIN_AUGMENT = ("background", "rotate", "flip", "occlude", "color", "scale")
+POINT_KEYS = ("joints3d", "verts")
+_I3 = np.eye(3)
+_MIRROR_X = np.diag([-1.0, 1.0, 1.0])
+
+
+@dataclass(frozen=True)
+class Transform:
+    """A geometric augmentation: pixel affine ``A`` (3,3) and 3D linear map ``M`` (3,3).
+
+    ``M_inv`` is M⁻¹ (computed when not given; rotations and mirrors pass Mᵀ).
+    """
+
+    A: np.ndarray
+    M: np.ndarray
+    M_inv: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.M_inv is None:
+            object.__setattr__(self, "M_inv", np.linalg.inv(self.M))
+
+
+def apply_transform(
+    sample: Sample,
+    A: np.ndarray,
+    M: np.ndarray,
+    size: tuple[int, int],
+    border: str = "constant",
+    M_inv: np.ndarray | None = None,
+) -> Sample:
+    """Warp ``image``/``mask`` by ``A`` into ``size`` = (W,H) and update the labels (see module doc).
+
+    A pure down-scale (``A`` diagonal, ``M`` = I) uses area resampling instead
+    of a bilinear warp, like the evaluation-time resize.
+    """
+    out = dict(sample)
+    image, mask = sample["image"], sample.get("mask")
+    h, w = image.shape[:2]
+    identity_3d = M is _I3 or np.array_equal(M, _I3)
+    pure_resize = (
+        identity_3d
+        and A[0, 1] == 0.0
+        and A[1, 0] == 0.0
+        and A[0, 2] == 0.0
+        and A[1, 2] == 0.0
+        and abs(A[0, 0] * w - size[0]) < 1e-6
+        and abs(A[1, 1] * h - size[1]) < 1e-6
+    )
+    if pure_resize:
+        out["image"] = resize_image(image, size)
+        if mask is not None:
+            out["mask"] = binarize_mask(resize_image(mask * np.uint8(255), size))
+    elif mask is not None:
+        out["image"], out["mask"] = warp_image_and_mask(image, mask, A, size, border)
+    else:
+        out["image"] = warp_image(image, A, size, border)
+    if not identity_3d:
+        for key in POINT_KEYS:
+            if sample.get(key) is not None:
+                pts = sample[key]
+                out[key] = (pts @ M.T).astype(pts.dtype, copy=False)
+        if "mano" in sample:
+            out["mano_valid"] = False
+    out["K"] = A @ sample["K"] @ (np.linalg.inv(M) if M_inv is None else M_inv)
+    if sample.get("joints2d") is not None:
+        uv = sample["joints2d"]
+        out["joints2d"] = uv @ A[:2, :2].T + A[:2, 2]
+    return out
+
+
+class Augmenter:
+    """Base class: validated ``params`` (pydantic), probability ``p``, ``__call__(sample, rng)``.
+
+    Subclasses set ``name`` and ``Params`` and implement :meth:`apply`.
+    Geometric ones implement :meth:`draw` instead. One ``rng.random()`` is
+    always drawn first (the probability test), so streams stay aligned.
+    """
+
+    name: ClassVar[str] = ""
+    Params: ClassVar[type[ap.AugmenterParams]] = ap.AugmenterParams
+    geometric: ClassVar[bool] = False
+    commutes_with_geometry: ClassVar[bool] = False
+
+    def __init__(self, **params: Any) -> None:
+        self.params = ap.validate_params(self.name, self.Params, params)
+
+    @property
+    def p(self) -> float:
+        return self.params.p
+
+    def __call__(self, sample: Sample, rng: np.random.Generator) -> Sample:
+        if rng.random() >= self.params.p:
+            return sample
+        return self.apply(sample, rng)
+
+    def apply(self, sample: Sample, rng: np.random.Generator) -> Sample:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.params!r})"
+
+
+class GeometricAugmenter(Augmenter):
+    """An augmenter that is an image affine plus a 3D linear map (fusable into one warp)."""
+
+    geometric = True
+
+    def draw(self, size: tuple[int, int], K: np.ndarray, rng: np.random.Generator) -> Transform:
+        """The transform for an image of ``size`` = (W,H) with intrinsics ``K``."""
+        raise NotImplementedError
+
+    @property
+    def border(self) -> str:
+        return getattr(self.params, "border", "constant")
+
+    def apply(self, sample: Sample, rng: np.random.Generator) -> Sample:
+        h, w = sample["image"].shape[:2]
+        t = self.draw((w, h), sample["K"], rng)
+        return apply_transform(sample, t.A, t.M, (w, h), self.border, t.M_inv)
+
+
+class Rotate(GeometricAugmenter):
+    """In-plane rotation by an angle in [-degrees, degrees] about the image centre or principal point.
+
+    joints3d rotate about the camera z axis by the same angle (image y points down).
+    """
+
+    name = "rotate"
+    Params = ap.RotateParams
+
+    def draw(self, size: tuple[int, int], K: np.ndarray, rng: np.random.Generator) -> Transform:
+        deg = self.params.degrees
+        angle = math.radians(rng.uniform(-deg, deg)) if deg > 0 else 0.0
+        w, h = size
+        cx, cy = (w / 2.0, h / 2.0) if self.params.center == "image" else (float(K[0, 2]), float(K[1, 2]))
+        R = rotation_z(angle)
+        # T(c)·R·T(-c), written out: the same matrix without three 3×3 products
+        c, s = R[0, 0], R[1, 0]
+        A = np.array([[c, -s, cx - c * cx + s * cy], [s, c, cy - s * cx - c * cy], [0.0, 0.0, 1.0]])
+        return Transform(A=A, M=R, M_inv=R.T)
+
+
+class Flip(GeometricAugmenter):
+    """Horizontal mirror: u -> W - u, x -> -x, K' = F·K·diag(-1,1,1) (cx -> W - cx).
+
+    A right hand becomes a left hand; joint labels keep the canonical order.
+    """
+
+    name = "flip"
+    Params = ap.FlipParams
+
+    def draw(self, size: tuple[int, int], K: np.ndarray, rng: np.random.Generator) -> Transform:
+        A = np.array([[-1.0, 0.0, size[0]], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+        return Transform(A=A, M=_MIRROR_X, M_inv=_MIRROR_X)
+
+
+class Scale(GeometricAugmenter):
+    """Zoom about the image centre (log-uniform in ``scale``) plus a shift: a random crop.
+
+    3D joints are unchanged; only K changes. Joints may leave the image: labels are kept.
+    """
+
+    name = "scale"
+    Params = ap.ScaleParams
+
+    def draw(self, size: tuple[int, int], K: np.ndarray, rng: np.random.Generator) -> Transform:
+        lo, hi = self.params.scale
+        s = math.exp(rng.uniform(math.log(lo), math.log(hi)))
+        w, h = size
+        t = self.params.translate
+        tx, ty = rng.uniform(-t, t) * w, rng.uniform(-t, t) * h
+        # T(centre + t)·diag(s, s, 1)·T(-centre), written out
+        A = np.array([[s, 0.0, (1 - s) * w / 2 + tx], [0.0, s, (1 - s) * h / 2 + ty], [0.0, 0.0, 1.0]])
+        return Transform(A=A, M=_I3, M_inv=_I3)
+
+
+class Background(Augmenter):
+    """Replace the pixels outside the hand mask by a folder image or a procedural texture.
+
+    A sample without a mask is returned unchanged.
+    """
+
+    name = "background"
+    Params = ap.BackgroundParams
+    commutes_with_geometry = True
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        self.folder = (
+            FolderBackgrounds(self.params.folder, self.params.cache_size) if self.params.folder else None
+        )
+
+    def apply(self, sample: Sample, rng: np.random.Generator) -> Sample:
+        mask = sample.get("mask")
+        if mask is None:
+            return sample
+        image = sample["image"]
+        size = (image.shape[1], image.shape[0])
+        if self.folder is not None and rng.random() < self.params.folder_fraction:
+            bg = self.folder.sample(size, rng)
+        else:
+            kinds = self.params.textures
+            bg = texture(kinds[int(rng.integers(len(kinds)))], size, rng)
+        cv2.copyTo(image, mask, bg)  # hand pixels over the new background, in place in `bg`
+        out = dict(sample)
+        out["image"] = bg
+        return out
+
+
+_CIRCLE = np.linspace(0, 2 * np.pi, 24, endpoint=False)
+_CIRCLE_COS, _CIRCLE_SIN = np.cos(_CIRCLE), np.sin(_CIRCLE)
+
+
+class Occlude(Augmenter):
+    """Draw 1..max_shapes random filled shapes; the hand mask is cleared under them."""
+
+    name = "occlude"
+    Params = ap.OccludeParams
+    commutes_with_geometry = True
+
+    def apply(self, sample: Sample, rng: np.random.Generator) -> Sample:
+        image = sample["image"].copy()
+        h, w = image.shape[:2]
+        lo, hi = self.params.size
+        n = int(rng.integers(1, self.params.max_shapes + 1))
+        kinds = rng.integers(len(self.params.shapes), size=n)
+        sides = rng.uniform(lo, hi, n) * min(w, h)
+        centers = rng.uniform((0.0, 0.0), (w, h), (n, 2))
+        colors = rng.integers(0, 256, (n, 3))
+        angles = rng.uniform(0.0, np.pi, n)
+        aspects = rng.uniform(0.2, 1.0, n)
+        polygons = []
+        for i in range(n):
+            kind, half = self.params.shapes[kinds[i]], sides[i] / 2
+            if kind == "polygon":
+                theta = np.sort(rng.uniform(0, 2 * np.pi, int(rng.integers(3, 8))))
+                radius = half * rng.uniform(0.4, 1.0, len(theta))
+            elif kind == "ellipse":
+                theta = _CIRCLE
+                radius = half * aspects[i] / np.hypot(aspects[i] * _CIRCLE_COS, _CIRCLE_SIN)
+            else:  # rectangle: the corners of a (side × aspect·side) box
+                theta = np.array([0.0, np.pi, np.pi, 2 * np.pi]) + np.array([1, -1, 1, -1]) * np.arctan(
+                    aspects[i]
+                )
+                radius = np.full(4, half * np.hypot(1.0, aspects[i]))
+            phi = theta + angles[i]
+            pts = centers[i] + radius[:, None] * np.stack([np.cos(phi), np.sin(phi)], 1) - 0.5
+            polygons.append(np.round(pts).astype(np.int32))
+            cv2.fillPoly(image, polygons[-1][None], tuple(int(c) for c in colors[i]))
+        out = dict(sample)
+        out["image"] = image
+        if sample.get("mask") is not None:
+            mask = sample["mask"].copy()
+            cv2.fillPoly(mask, polygons, 0)
+            out["mask"] = mask
+        return out
+
+
+_GREY_AXIS = np.full(3, 1 / np.sqrt(3))
+_GREY_CROSS = np.array(
+    [
+        [0, -_GREY_AXIS[2], _GREY_AXIS[1]],
+        [_GREY_AXIS[2], 0, -_GREY_AXIS[0]],
+        [-_GREY_AXIS[1], _GREY_AXIS[0], 0],
+    ]
+)
+_GREY_OUTER = np.outer(_GREY_AXIS, _GREY_AXIS)
+
+
+def hue_rotation(turns: float) -> np.ndarray:
+    """(3,3) rotation of RGB about the grey axis (1,1,1)/√3 by ``turns``·360° (Rodrigues).
+
+    A linear hue shift: greys stay grey, saturation is kept, and a third of a
+    turn maps red to green (the axes are permuted).
+    """
+    c, s = np.cos(2 * np.pi * turns), np.sin(2 * np.pi * turns)
+    return c * _I3 + s * _GREY_CROSS + (1 - c) * _GREY_OUTER
+
+
+class Color(Augmenter):
+    """Colour jitter: brightness, saturation, contrast (torchvision-like factors) and a hue rotation.
+
+    All four are linear in RGB, so they fold into one 3×4 matrix applied in a
+    single saturating pass: with luma weights w, factors b, s, c and mean
+    image luma m, ``x' = H·c·b·(s·I + (1-s)·1wᵀ)·x + (1-c)·b·m``.
+    """
+
+    name = "color"
+    Params = ap.ColorParams
+    commutes_with_geometry = True
+    _LUMA = np.array([0.299, 0.587, 0.114])
+    _TO_GREY = np.outer(np.ones(3), _LUMA)  # x -> (w·x, w·x, w·x)
+
+    def apply(self, sample: Sample, rng: np.random.Generator) -> Sample:
+        p = self.params
+        spread = np.array([p.brightness, p.contrast, p.saturation])
+        b, c, s = rng.uniform(1 - spread, 1 + spread)
+        hue = rng.uniform(-p.hue, p.hue)
+        image = sample["image"]
+        mean = cv2.mean(image)
+        mean_luma = 0.299 * mean[0] + 0.587 * mean[1] + 0.114 * mean[2]
+        matrix = np.empty((3, 4))
+        matrix[:, :3] = (c * b) * (hue_rotation(hue) @ (s * _I3 + (1 - s) * self._TO_GREY))
+        matrix[:, 3] = (1 - c) * b * mean_luma
+        out = dict(sample)
+        out["image"] = cv2.transform(image, matrix)
+        return out
+
+
+BUILTIN: dict[str, type[Augmenter]] = {
+    cls.name: cls for cls in (Background, Rotate, Flip, Occlude, Color, Scale)
+}
+
+
+class Pipeline:
+    """Runs augmenters in order on a raw sample and brings it to the output size.
+
+    Args:
+        augmenters: callables ``aug(sample, rng) -> sample``.
+        fuse: fuse geometric steps (and the resize) into one warp and run
+            commuting pixel steps after it (see module doc). Any augmenter that
+            is neither geometric nor ``commutes_with_geometry`` is a barrier:
+            everything before it is applied first.
+    """
+
+    def __init__(self, augmenters: Sequence[AugmenterFn], fuse: bool = True) -> None:
+        self.augmenters = list(augmenters)
+        self.fuse = fuse
+        self.plan = self._plan() if fuse else list(self.augmenters)
+
+    def _plan(self) -> list[AugmenterFn]:
+        plan: list[AugmenterFn] = []
+        geo: list[AugmenterFn] = []
+        pixel: list[AugmenterFn] = []
+        for aug in self.augmenters:
+            if getattr(aug, "geometric", False):
+                geo.append(aug)
+            elif getattr(aug, "commutes_with_geometry", False):
+                pixel.append(aug)
+            else:
+                plan += geo + pixel + [aug]
+                geo, pixel = [], []
+        return plan + geo + pixel
+
+    def __len__(self) -> int:
+        return len(self.augmenters)
+
+    def __repr__(self) -> str:
+        return f"Pipeline({self.augmenters!r}, fuse={self.fuse})"
+
+    def __call__(
+        self, sample: Sample, rng: np.random.Generator, size: tuple[int, int] | None = None
+    ) -> Sample:
+        """Augment ``sample`` and return it at ``size`` = (W,H) (default: the input size)."""
+        h, w = sample["image"].shape[:2]
+        size = tuple(size) if size is not None else (w, h)
+        A = np.diag([size[0] / w, size[1] / h, 1.0])
+        M = M_inv = _I3
+        pending = (w, h) != size  # a warp or resize is owed to the sample
+        border: str | None = None  # None: only the resize is pending, any border will do
+        K0 = sample["K"]
+
+        def flush(s: Sample) -> Sample:
+            return apply_transform(s, A, M, size, border or "constant", M_inv) if pending else s
+
+        for aug in self.plan:
+            if self.fuse and getattr(aug, "geometric", False):
+                if rng.random() >= aug.p:
+                    continue
+                if border is not None and aug.border != border:
+                    sample = flush(sample)
+                    A, M, M_inv, K0, pending = _I3, _I3, _I3, sample["K"], False
+                t = aug.draw(size, A @ K0 @ M_inv, rng)
+                border = aug.border
+                A, M, M_inv, pending = t.A @ A, t.M @ M, M_inv @ t.M_inv, True
+            else:
+                sample = flush(sample)
+                A, M, M_inv, K0, border, pending = _I3, _I3, _I3, sample["K"], None, False
+                sample = aug(sample, rng)
+        return flush(sample)
+
+
+def _create(name: str, params: dict[str, Any]) -> AugmenterFn:
+    """Build a registered augmenter; the built-ins also work without the plugin registry."""
+    try:
+        from handzoo.plugins import get_registry
+
+        entry = get_registry().get("augmenter", name)
+    except UnknownNameError:
+        if name in BUILTIN:
+            return BUILTIN[name](**params)
+        raise
+    return entry.build(name, **params)
+
+
+def build_pipeline(
+    names: str | Sequence[str | AugmenterFn] | None,
+    cfg: dict[str, dict[str, Any]] | None = None,
+    fuse: bool = True,
+) -> Pipeline:
+    """A :class:`Pipeline` from augmenter names (or configured augmenter objects).
+
+    Args:
+        names: e.g. ``["rotate", "flip"]``; ``"default"`` is
+            :data:`DEFAULT_TRAIN_AUGMENT`; a comma-separated string works too;
+            None or [] gives an empty pipeline (resize only).
+        cfg: per-name options, e.g. ``{"rotate": {"degrees": 30}}``.
+        fuse: see :class:`Pipeline`.
+
+    Raises:
+        ConfigError: for options of an augmenter not in ``names`` or invalid options.
+        UnknownNameError: for an unregistered name (lists the closest ones).
+    """
+    os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")  # third-party augmenters may import it
+    if names is None:
+        names = []
+    if isinstance(names, str):
+        names = (
+            list(DEFAULT_TRAIN_AUGMENT)
+            if names == "default"
+            else [n.strip() for n in names.split(",") if n.strip()]
+        )
+    cfg = dict(cfg or {})
+    named = [n for n in names if isinstance(n, str)]
+    stray = sorted(set(cfg) - set(named))
+    if stray:
+        raise ConfigError(
+            f"augment_cfg has options for {', '.join(repr(s) for s in stray)}, which "
+            f"{'is' if len(stray) == 1 else 'are'} not in the pipeline {named}"
+        )
+    augmenters: list[AugmenterFn] = []
+    for item in names:
+        if isinstance(item, str):
+            augmenters.append(_create(item, dict(cfg.get(item) or {})))
+        elif callable(item):
+            augmenters.append(item)
+        else:
+            raise ConfigError(f"augment entries must be names or callables, got {item!r}")
+    return Pipeline(augmenters, fuse=fuse)

@@ -1,0 +1,165 @@
+"""First-party plugin: the FreiHAND and synthetic datasets and the built-in augmenters.
+
+Registers
+* datasets ``freihand`` (the official layout at ``root``) and ``synthetic``
+  (the embedded generator's FreiHAND-layout folder, built on first use);
+* augmenters ``background``, ``rotate``, ``flip``, ``occlude``, ``color``,
+  ``scale`` (see :mod:`handzoo.data.augment`).
+
+Only pydantic parameter models are imported at registration; torch, OpenCV
+and the dataset code load when a dataset or augmenter is built.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import handzoo
+
+_DATASET_DEFAULTS = {
+    "split": "train",
+    "image_size": 128,
+    "augment": None,
+    "augment_cfg": None,
+    "val_fraction": 0.1,
+    "val_seed": 0,
+    "versions": None,
+    "load_verts": False,
+    "image_cache": False,
+    "on_bad_image": "raise",
+    "return_raw": False,
+    "seed": None,
+}
+
+
+def freihand(
+    root: str | Path | None = None,
+    split: str = "train",
+    image_size: int = 128,
+    augment: str | Sequence[Any] | None = None,
+    augment_cfg: dict[str, dict[str, Any]] | None = None,
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
+    val_fraction: float = 0.1,
+    val_seed: int = 0,
+    versions: Sequence[int | str] | None = None,
+    load_verts: bool = False,
+    image_cache: bool = False,
+    on_bad_image: str = "raise",
+    return_raw: bool = False,
+    seed: int | None = None,
+):
+    """FreiHAND in its official layout (train/val carved by unique id, eval)."""
+    from handzoo.data.freihand import IMAGENET_MEAN, IMAGENET_STD, FreiHANDDataset
+    from handzoo.errors import ConfigError
+
+    if root is None:
+        raise ConfigError(
+            "dataset 'freihand' needs root=PATH (the folder with training/, evaluation/ and *.json; "
+            "`--data-root` on the command line)"
+        )
+    return FreiHANDDataset(
+        root,
+        split=split,
+        image_size=image_size,
+        augment=augment,
+        augment_cfg=augment_cfg,
+        mean=IMAGENET_MEAN if mean is None else mean,
+        std=IMAGENET_STD if std is None else std,
+        val_fraction=val_fraction,
+        val_seed=val_seed,
+        versions=versions,
+        load_verts=load_verts,
+        image_cache=image_cache,
+        on_bad_image=on_bad_image,
+        return_raw=return_raw,
+        seed=seed,
+    )
+
+
+def synthetic(
+    num: int | None = None,
+    seed: int | None = None,
+    split: str = "train",
+    image_size: int = 128,
+    augment: str | Sequence[Any] | None = None,
+    augment_cfg: dict[str, dict[str, Any]] | None = None,
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
+    val_fraction: float = 0.1,
+    val_seed: int = 0,
+    load_verts: bool = False,
+    image_cache: bool = False,
+    on_bad_image: str = "raise",
+    return_raw: bool = False,
+    augment_seed: int | None = None,
+):
+    """Synthetic hands in FreiHAND layout, generated once into $HANDZOO_HOME (no download).
+
+    ``num`` and ``seed`` select the generated set (the generator's defaults
+    when None); ``augment_seed`` is the dataset's ``seed`` option.
+    """
+    from handzoo.data.synthetic import ensure_synthetic
+
+    gen_kwargs = {k: v for k, v in {"num": num, "seed": seed}.items() if v is not None}
+    root = ensure_synthetic(**gen_kwargs)
+    return freihand(
+        root,
+        split=split,
+        image_size=image_size,
+        augment=augment,
+        augment_cfg=augment_cfg,
+        mean=mean,
+        std=std,
+        val_fraction=val_fraction,
+        val_seed=val_seed,
+        load_verts=load_verts,
+        image_cache=image_cache,
+        on_bad_image=on_bad_image,
+        return_raw=return_raw,
+        seed=augment_seed,
+    )
+
+
+def _augmenter_factory(name: str, description: str):
+    def build(**params: Any):
+        from handzoo.data.augment import BUILTIN
+
+        return BUILTIN[name](**params)
+
+    build.__name__ = name
+    build.__doc__ = description
+    return build
+
+
+_AUGMENTERS = {
+    "background": "replace the background through the hand mask (folder images or textures)",
+    "rotate": "in-plane rotation in [-degrees, degrees]; rotates joints3d about z, updates K",
+    "flip": "horizontal mirror; negates x in 3D, updates K (a right hand becomes a left hand)",
+    "occlude": "random filled shapes over the image (rectangles, ellipses, polygons)",
+    "color": "colour jitter: brightness, contrast, saturation, hue",
+    "scale": "zoom and shift (a random crop); updates K, labels kept even outside the image",
+}
+
+
+@handzoo.hookimpl
+def register_datasets(register):
+    register("freihand", freihand, default_cfg={"root": None, **_DATASET_DEFAULTS})
+    synth_defaults = {k: v for k, v in _DATASET_DEFAULTS.items() if k not in ("versions", "seed")}
+    register("synthetic", synthetic, default_cfg={"num": None, "seed": None, **synth_defaults})
+
+
+@handzoo.hookimpl
+def register_augmenters(register):
+    from handzoo.data.augment_params import PARAMS
+
+    for name, description in _AUGMENTERS.items():
+        defaults = PARAMS[name]().model_dump()
+        register(
+            name,
+            _augmenter_factory(name, description),
+            description=description,
+            default_cfg={k: list(v) if isinstance(v, tuple) else v for k, v in defaults.items()},
+        )
