@@ -63,7 +63,9 @@ class OptimConfig(_Section):
     name: Literal["adam", "adamw", "sgd"] = "adam"
     lr: float = Field(1e-4, gt=0.0)
     weight_decay: float = Field(0.0, ge=0.0)
-    loss: Literal["l1", "l2", "smooth_l1"] = "l1"
+    loss: Literal["l1", "l2", "smooth_l1", "l1_pa"] = "l1"
+    # l1_pa: weight of the Procrustes-aligned L1 term added to the L1 loss.
+    pa_weight: float = Field(1.0, ge=0.0)
     schedule: Literal["constant", "cosine", "late_cosine"] = "constant"
     warmup_steps: int = Field(0, ge=0)
     # late_cosine: the fraction of steps at constant lr before the cosine phase

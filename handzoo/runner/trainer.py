@@ -144,19 +144,47 @@ class ResumableSampler(Sampler[int]):
         return len(self.base) - self.skip
 
 
+def _aligned_to(pred: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
+    """``pred`` (B,J,3) moved onto ``gt`` by its best similarity transform (a proper rotation).
+
+    The transform is found without gradient: at the optimum its derivative
+    vanishes (envelope theorem), so the gradient reaching ``pred`` is that of
+    the aligned error itself, and no SVD is differentiated.
+    """
+    with torch.no_grad():
+        p, g = pred.double(), gt.double()
+        mp, mg = p.mean(1, keepdim=True), g.mean(1, keepdim=True)
+        pc, gc = p - mp, g - mg
+        u, sig, vt = torch.linalg.svd(pc.transpose(1, 2) @ gc)
+        d = torch.ones_like(sig)
+        d[:, -1] = torch.sign(torch.linalg.det(u @ vt))
+        rot = u @ torch.diag_embed(d) @ vt
+        scale = (sig * d).sum(-1) / (pc**2).sum((1, 2)).clamp_min(1e-12)
+    rot, scale, mp, mg = rot.to(pred.dtype), scale.to(pred.dtype), mp.to(pred.dtype), mg.to(pred.dtype)
+    return scale[:, None, None] * ((pred - mp) @ rot) + mg
+
+
 def default_loss(
-    out: handzoo.HandOutput, batch: dict[str, torch.Tensor], kind: str = "l1"
+    out: handzoo.HandOutput, batch: dict[str, torch.Tensor], kind: str = "l1", pa_weight: float = 1.0
 ) -> dict[str, torch.Tensor]:
-    """The seed's loss: L1 between predicted and ground-truth root-relative joints (metres)."""
+    """Loss on root-relative joints (metres).
+
+    ``l1`` is the seed's; ``l1_pa`` adds ``pa_weight`` times the L1 error after
+    similarity alignment, a gradient on the articulation alone that global
+    rotation errors cannot drown (PA-MPJPE measures exactly that).
+    """
     gt = batch["joints3d"]
     gt = gt - gt[:, :1]
     pred = out.joints3d.float()
-    if kind == "l1":
+    if kind in ("l1", "l1_pa"):
         loss = (pred - gt).abs().mean()
     elif kind == "l2":
         loss = ((pred - gt) ** 2).sum(-1).mean()
     else:
         loss = torch.nn.functional.smooth_l1_loss(pred, gt, beta=0.01)
+    if kind == "l1_pa":
+        pa = (_aligned_to(pred, gt) - gt).abs().mean()
+        return {"loss": loss + pa_weight * pa, "joints": loss, "joints_pa": pa}
     return {"loss": loss}
 
 
@@ -455,7 +483,11 @@ class Trainer:
             images = images.contiguous(memory_format=torch.channels_last)
         with autocast(dev, self.amp_dtype):
             out = model(images)
-        losses = loss_fn(out, batch) if loss_fn is not None else default_loss(out, batch, self.cfg.optim.loss)
+        losses = (
+            loss_fn(out, batch)
+            if loss_fn is not None
+            else default_loss(out, batch, self.cfg.optim.loss, self.cfg.optim.pa_weight)
+        )
         loss = losses["loss"].float()
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
