@@ -10,8 +10,6 @@ hits both alike) and stores the speed-up over smplx in ``extra_info``.
 
 from __future__ import annotations
 
-import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -23,29 +21,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.mano_f
 
 from handzoo_mano import ManoLayer
 
+from handzoo.environment import machine_info
 from tests.mano_fixture import write_mano_files
 
 smplx = pytest.importorskip("smplx")
 
 BATCH = 64
 TARGET_SPEEDUP = 1.0  # no slower than smplx
-
-
-def _machine() -> dict[str, object]:
-    model = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "cpu": model,
-        "cores": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "torch": torch.__version__,
-    }
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +71,7 @@ def _record(benchmark, steps) -> float:
     best = _interleaved_best(steps, rounds=40)
     speedup = best["smplx"] / best["handzoo"]
     benchmark.extra_info.update(
-        _machine(),
+        machine_info(),
         batch=BATCH,
         handzoo_best_s=best["handzoo"],
         smplx_best_s=best["smplx"],

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import subprocess
 import sys
 import textwrap
@@ -26,6 +25,7 @@ from scipy.spatial.transform import Rotation
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.reference_eval
 
 from handzoo import metrics
+from handzoo.environment import machine_info
 from tests import reference_eval as ref
 
 N_EVAL = 3960  # images in FreiHAND's evaluation set
@@ -64,23 +64,6 @@ def single_thread():
     torch.set_num_threads(threads)
 
 
-def _machine() -> dict[str, object]:
-    model = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "cpu": model,
-        "cores": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "torch": torch.__version__,
-    }
-
-
 @pytest.fixture(scope="module")
 def joints():
     return _hands(N_EVAL, 21, seed=0)
@@ -106,7 +89,7 @@ def test_pa_mpjpe_3960(benchmark, joints, dtype):
     )
     speedup = best["reference"] / best["handzoo"]
     benchmark.extra_info.update(
-        _machine(),
+        machine_info(),
         reference_loop_s=best["reference"],
         handzoo_s=best["handzoo"],
         speedup_vs_reference=speedup,
@@ -153,7 +136,7 @@ def test_mesh_metrics_3960(benchmark, meshes):
     )
     speedup = best["reference"] / best["handzoo"]
     benchmark.extra_info.update(
-        _machine(),
+        machine_info(),
         reference_per_mesh_s=best["reference"] / k,
         handzoo_per_mesh_s=best["handzoo"] / k,
         speedup_vs_reference=speedup,

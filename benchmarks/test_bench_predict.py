@@ -12,8 +12,6 @@ throughputs is printed and stored in ``extra_info``; the target is 0.9.
 
 from __future__ import annotations
 
-import os
-import platform
 import statistics
 import time
 from collections.abc import Callable
@@ -25,25 +23,13 @@ import torch
 from PIL import Image, ImageFilter
 
 import handzoo
+from handzoo.environment import machine_info
 from handzoo.inference.predictor import Predictor
 
 BATCH, SIZE = 32, 128
 PHOTO = (640, 480)
 TARGET_RATIO = 0.9
 ROUNDS = 8  # each round times one batch per side: short units catch the quiet moments of a busy machine
-
-
-def _machine() -> dict[str, object]:
-    model = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    threads = torch.get_num_threads()
-    return {"cpu": model, "cores": os.cpu_count(), "torch_threads": threads, "torch": torch.__version__}
 
 
 def _interleaved_times(fns: dict[str, Callable[[], object]], rounds: int) -> dict[str, list[float]]:
@@ -100,7 +86,7 @@ def test_predictor_throughput_vs_bare_forward(benchmark, photos):
     ratio_best = pred_ips / bare_ips
     ratio = statistics.median(b / p for b, p in zip(times["bare"], times["predictor"], strict=True))
     benchmark.extra_info.update(
-        _machine(),
+        machine_info(),
         batch=BATCH,
         input_px=SIZE,
         photo_px=list(PHOTO),

@@ -15,11 +15,9 @@ from __future__ import annotations
 
 import io
 import os
-import platform
 import statistics
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -27,21 +25,10 @@ from PIL import Image
 
 from handzoo.data.synthetic import generate_freihand, sample_hand
 from handzoo.data.synthetic.generator import sample_rng
+from handzoo.environment import machine_info
 
 SIZE = 224
 ROUNDS = 300
-
-
-def _machine() -> dict[str, object]:
-    model = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"cpu": model, "cores": os.cpu_count(), "numpy": np.__version__}
 
 
 def _encode(array: np.ndarray) -> int:
@@ -75,7 +62,7 @@ def _report(benchmark, name: str, seconds: float, jpeg: float, workers: int = 1)
         "images_per_s_per_core": round(1.0 / seconds / workers, 1),
         "jpeg_encodes_per_image": round(seconds / jpeg, 2),
         "baseline_jpeg_per_s": round(1.0 / jpeg, 1),
-        "machine": _machine(),
+        "machine": machine_info(),
     }
     benchmark.extra_info.update(info)
     print(f"\n{name}: {info['images_per_s']} images/s ({info['images_per_s_per_core']} per core), "

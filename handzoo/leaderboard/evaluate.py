@@ -13,18 +13,14 @@ throughput in images per second at batch ``batch_size`` on the device.
 from __future__ import annotations
 
 import fnmatch
-import os
-import platform
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from handzoo._version import __version__
 from handzoo.errors import UsageError
 
 
@@ -157,43 +153,11 @@ def measure_throughput(
     return n * batch_size / elapsed
 
 
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def environment_info(device: torch.device, seed: int) -> dict[str, Any]:
     """Versions, hardware and seed behind a leaderboard, for its reports."""
-    try:
-        import timm
+    from handzoo.environment import machine_info
 
-        timm_version = timm.__version__
-    except ImportError:
-        timm_version = None
-    gpu = None
-    if device.type == "cuda":
-        gpu = torch.cuda.get_device_name(device)
-    elif torch.cuda.is_available():
-        gpu = f"{torch.cuda.get_device_name(0)} (not used)"
-    return {
-        "seed": seed,
-        "handzoo": __version__,
-        "torch": torch.__version__,
-        "timm": timm_version,
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "cpu": _cpu_name(),
-        "cpu_cores": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "gpu": gpu,
-        "device": str(device),
-        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-    }
+    return {"seed": seed, **machine_info(device)}
 
 
 # ----------------------------------------------------------------------------- the board
