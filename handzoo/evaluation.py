@@ -11,7 +11,7 @@ from contextlib import nullcontext
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from handzoo.runner.distributed import DistInfo, gather_rows
+from handzoo.distributed import DistInfo, gather_rows
 
 
 class ShardSampler(Sampler[int]):

@@ -2,9 +2,9 @@
 
 Modules: :mod:`.plan` (how the run's config is resolved; the embedded
 default's schedule), :mod:`.schedule` (learning-rate schedules),
-:mod:`.checkpoint` (atomic, resumable checkpoints), :mod:`.distributed`
-(torchrun/DDP), :mod:`.baseline` (the honest constant baseline),
-:mod:`.export` (safetensors + model card), :mod:`.plots` (curves.png) and
-:mod:`.trainer` (the loop). Prediction and scoring live in
-:mod:`handzoo.evaluation`, shared with ``handzoo eval``.
+:mod:`.checkpoint` (atomic, resumable checkpoints), :mod:`.baseline` (the
+honest constant baseline), :mod:`.export` (safetensors + model card),
+:mod:`.plots` (curves.png) and :mod:`.trainer` (the loop). Prediction and
+scoring live in :mod:`handzoo.evaluation` and torchrun support in
+:mod:`handzoo.distributed`, both shared with ``handzoo eval``.
 """

@@ -27,11 +27,11 @@ from torch.utils.data import DataLoader, DistributedSampler, Sampler
 
 import handzoo
 from handzoo.config import RunConfig
+from handzoo.distributed import DistInfo, all_reduce_mean, barrier, init_from_env, shutdown
 from handzoo.errors import HandzooError, UsageError
 from handzoo.evaluation import autocast, predict, score
 from handzoo.runner import checkpoint as ckpt
 from handzoo.runner.baseline import procrustes_mean
-from handzoo.runner.distributed import DistInfo, all_reduce_mean, barrier, init_from_env, shutdown
 from handzoo.runner.export import export_weights, weights_metadata, write_model_card
 from handzoo.runner.plots import plot_curves
 from handzoo.runner.schedule import lr_factor
