@@ -65,3 +65,17 @@ def plugin_site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pat
         if str(getattr(module, "__file__", "") or "").startswith(str(site)):
             del sys.modules[name]
     importlib.invalidate_caches()
+
+
+def export_random_weights(folder: Path, name: str = "resnet18", image_size: int = 64) -> Path:
+    """A seeded, untrained model exported the way ``handzoo run`` exports it (model.safetensors)."""
+    import torch
+
+    import handzoo
+    from handzoo.runner.export import export_weights, weights_metadata
+
+    torch.manual_seed(0)
+    model = handzoo.create_model(name, image_size=image_size).eval()
+    cfg = {"model": {"name": name, "options": {}}, "data": {"image_size": image_size}}
+    meta = weights_metadata(name, cfg, model.preprocessing, {})
+    return export_weights(model, Path(folder) / "model.safetensors", meta)

@@ -21,19 +21,15 @@ from handzoo.cli import main
 from handzoo.export_formats import export_model, read_export_metadata
 from handzoo.joints import CANONICAL
 from handzoo.output import HandOutput
-from handzoo.runner.export import export_weights, weights_metadata
 from handzoo.weights import load_model_from_weights
+from tests.conftest import export_random_weights
 
 SIZE = 64
 
 
 @pytest.fixture(scope="module")
 def weights(tmp_path_factory) -> Path:
-    torch.manual_seed(0)
-    model = handzoo.create_model("resnet18", image_size=SIZE)
-    cfg = {"model": {"name": "resnet18", "options": {}}, "data": {"image_size": SIZE}}
-    path = tmp_path_factory.mktemp("run") / "model.safetensors"
-    return export_weights(model, path, weights_metadata("resnet18", cfg, model.preprocessing, {}))
+    return export_random_weights(tmp_path_factory.mktemp("run"), "resnet18", SIZE)
 
 
 @pytest.fixture(scope="module")

@@ -16,6 +16,7 @@ import pytest
 import torch
 
 import handzoo
+from tests.conftest import export_random_weights
 from tests.freihand_fixture import write_freihand_fixture
 from tests.reference_eval import align_w_scale
 
@@ -39,17 +40,7 @@ def _cli(*args, cwd=None, check=True):
 @pytest.fixture(scope="module")
 def weights(tmp_path_factory):
     """A randomly initialised resnet18 at 32 px, exported the way `handzoo run` exports."""
-    from handzoo.config import RunConfig
-    from handzoo.runner.export import export_weights, weights_metadata
-
-    torch.manual_seed(0)
-    model = handzoo.create_model("resnet18", image_size=32).eval()
-    cfg = RunConfig().with_overrides({"model.name": "resnet18", "data.image_size": 32})
-    path = tmp_path_factory.mktemp("weights") / "model.safetensors"
-    export_weights(
-        model, path, weights_metadata("resnet18", cfg.model_dump(mode="json"), model.preprocessing, {})
-    )
-    return path
+    return export_random_weights(tmp_path_factory.mktemp("weights"), "resnet18", 32)
 
 
 def _reference_pa_mm(weights, root, split):

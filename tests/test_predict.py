@@ -17,12 +17,11 @@ import pytest
 import torch
 from PIL import Image
 
-import handzoo
 from handzoo.cli import main
 from handzoo.inference.images import UnreadableImageError, load_crop
 from handzoo.inference.predictor import Predictor
 from handzoo.joints import CANONICAL, FINGER_COLORS
-from handzoo.runner.export import export_weights, weights_metadata
+from tests.conftest import export_random_weights
 
 SIZE = 64
 PANEL = 512  # documented picture panel height (handzoo.inference.draw)
@@ -31,11 +30,7 @@ PANEL = 512  # documented picture panel height (handzoo.inference.draw)
 # -- fixtures -----------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def weights(tmp_path_factory) -> Path:
-    torch.manual_seed(0)
-    model = handzoo.create_model("resnet18", image_size=SIZE)
-    cfg = {"model": {"name": "resnet18", "options": {}}, "data": {"image_size": SIZE}}
-    path = tmp_path_factory.mktemp("run") / "model.safetensors"
-    return export_weights(model, path, weights_metadata("resnet18", cfg, model.preprocessing, {}))
+    return export_random_weights(tmp_path_factory.mktemp("run"), "resnet18", SIZE)
 
 
 @pytest.fixture(scope="module")
