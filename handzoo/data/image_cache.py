@@ -31,6 +31,10 @@ from handzoo.data import freihand_layout as layout
 from handzoo.data.annotations import cache_dir
 from handzoo.data.image_io import BadImageError, binarize_mask, read_jpeg, resize_image
 
+CACHE_FORMAT = "rgb2"
+"""Part of every cache key: bump when the decoded pixels change (``rgb2``: images
+decoded with libjpeg reduction were BGR before), so stale caches are rebuilt."""
+
 
 def _stat_key(path: Path) -> str:
     try:
@@ -106,6 +110,7 @@ class ImageCache:
         last = max(num_images - 1, 0)
         ident = ":".join(
             [
+                CACHE_FORMAT,
                 str(root),
                 split_dir,
                 str(num_images),

@@ -25,11 +25,14 @@ _SOI = b"\xff\xd8"
 _EOI = b"\xff\xd9"
 # SOF markers carry the frame size; C4 (DHT), C8 (JPG) and CC (DAC) share the range but do not.
 _SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+# The IMREAD_REDUCED_COLOR_* flags include IMREAD_COLOR, which decodes to BGR:
+# swap that bit for IMREAD_COLOR_RGB so every colour decode is RGB.
+_RGB = cv2.IMREAD_COLOR_RGB
 _REDUCED = {
-    (False, 1): cv2.IMREAD_COLOR_RGB,
-    (False, 2): cv2.IMREAD_REDUCED_COLOR_2,
-    (False, 4): cv2.IMREAD_REDUCED_COLOR_4,
-    (False, 8): cv2.IMREAD_REDUCED_COLOR_8,
+    (False, 1): _RGB,
+    (False, 2): (cv2.IMREAD_REDUCED_COLOR_2 & ~cv2.IMREAD_COLOR) | _RGB,
+    (False, 4): (cv2.IMREAD_REDUCED_COLOR_4 & ~cv2.IMREAD_COLOR) | _RGB,
+    (False, 8): (cv2.IMREAD_REDUCED_COLOR_8 & ~cv2.IMREAD_COLOR) | _RGB,
     (True, 1): cv2.IMREAD_GRAYSCALE,
     (True, 2): cv2.IMREAD_REDUCED_GRAYSCALE_2,
     (True, 4): cv2.IMREAD_REDUCED_GRAYSCALE_4,
