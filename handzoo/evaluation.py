@@ -28,10 +28,10 @@ class ShardSampler(Sampler[int]):
 
 
 def autocast(device: torch.device, dtype: torch.dtype | None):
-    """bf16/fp16 autocast on CUDA when ``dtype`` is set; a no-op elsewhere."""
-    if dtype is None or device.type != "cuda":
+    """Autocast to ``dtype`` on ``device`` (CUDA: bf16/fp16, CPU: bf16); a no-op when None."""
+    if dtype is None or device.type not in ("cuda", "cpu"):
         return nullcontext()
-    return torch.autocast(device_type="cuda", dtype=dtype)
+    return torch.autocast(device_type=device.type, dtype=dtype)
 
 
 @torch.no_grad()
@@ -64,9 +64,7 @@ def predict(
     model.eval()
     rows: dict[str, list[torch.Tensor]] = {}
     for batch in loader:
-        images = batch["image"].to(device, non_blocking=True)
-        if device.type == "cuda":
-            images = images.contiguous(memory_format=torch.channels_last)
+        images = batch["image"].to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
         with autocast(device, amp_dtype):
             out = model(images)
         found = {"index": torch.as_tensor(batch["index"]), "pred": out.joints3d.float()}

@@ -94,3 +94,20 @@ def test_bad_names_and_options_give_clear_errors():
 def test_any_registered_backbone_combines_with_a_head():
     model = handzoo.create_model("resnet18", backbone="resnet34")
     assert model.backbone.arch == "resnet34"
+
+
+@pytest.mark.parametrize("name", ["resnet18", "resnet50-mano"])
+def test_head_runs_in_float32_under_bf16_autocast(name):
+    """Only the backbone is autocast: the head sees float32 features and gives float32 joints
+    equal to running it by hand on those features (bf16 would round 10 cm to ~0.4 mm steps)."""
+    torch.manual_seed(0)
+    model = handzoo.create_model(name).eval()
+    images = torch.randn(2, 3, 64, 64)
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        features = model.backbone(images)
+        out = model(images)
+    assert features.dtype == torch.bfloat16
+    assert out.joints3d.dtype == torch.float32
+    with torch.no_grad():
+        expected = model.head(features.float()).joints3d
+    torch.testing.assert_close(out.joints3d, expected, rtol=0, atol=0)

@@ -107,6 +107,29 @@ def _weights(out: Path) -> dict[str, torch.Tensor]:
     return load_file(str(out / "model.safetensors"))
 
 
+def _pa_mpjpe_of_exported(out: Path) -> float:
+    """Val PA-MPJPE (mm) of the run's exported resnet18, evaluated here in one process.
+
+    Same precision and layout as the run's own evaluation: bf16 autocast on CPUs
+    with native bf16, channels_last.
+    """
+    import handzoo
+    from handzoo.evaluation import autocast
+    from handzoo.metrics import pa_mpjpe
+    from handzoo.runner.trainer import amp_dtype_for
+
+    cpu = torch.device("cpu")
+    model = handzoo.create_model("resnet18", image_size=32).eval()
+    model.load_state_dict(_weights(out))
+    model = model.to(memory_format=torch.channels_last)
+    ds = handzoo.create_dataset("randomhands", split="val", image_size=32)
+    images = torch.stack([ds[i]["image"] for i in range(len(ds))])
+    with torch.no_grad(), autocast(cpu, amp_dtype_for(cpu, True)):
+        pred = model(images.contiguous(memory_format=torch.channels_last)).joints3d.double()
+    gt = torch.from_numpy(ds.joints3d).double()
+    return float(pa_mpjpe(pred, gt - gt[:, :1]).mean()) * 1000
+
+
 # -- schedules: closed forms --------------------------------------------------------------
 def test_schedules_match_closed_forms():
     total = 100
@@ -190,17 +213,7 @@ def test_run_writes_every_output_and_the_weights_reproduce_predictions(toy_env, 
 
     assert Image.open(out / "curves.png").size == (1000, 380)
     # Reloading the exported weights reproduces the reported metric.
-    import handzoo
-    from handzoo.metrics import pa_mpjpe
-
-    model = handzoo.create_model("resnet18", image_size=32).eval()
-    model.load_state_dict(_weights(out))
-    ds = handzoo.create_dataset("randomhands", split="val", image_size=32)
-    with torch.no_grad():
-        pred = model(torch.stack([ds[i]["image"] for i in range(len(ds))])).joints3d.double()
-    gt = torch.from_numpy(ds.joints3d).double()
-    gt = gt - gt[:, :1]
-    assert float(pa_mpjpe(pred, gt).mean()) * 1000 == pytest.approx(metrics["pa_mpjpe_mm"], rel=1e-4)
+    assert _pa_mpjpe_of_exported(out) == pytest.approx(metrics["pa_mpjpe_mm"], rel=1e-4)
 
 
 def test_existing_run_is_not_overwritten(toy_env, tmp_path):
@@ -330,15 +343,14 @@ def test_ddp_with_two_processes_evaluates_every_sample_once(toy_env, tmp_path):
     # Only rank 0 wrote: one history row per step.
     assert [r["step"] for r in _history(out) if "loss" in r] == [1, 2, 3, 4]
     # The gathered metric equals a single-process evaluation of the exported weights.
-    import handzoo
-    from handzoo.metrics import pa_mpjpe
+    assert _pa_mpjpe_of_exported(out) == pytest.approx(metrics["pa_mpjpe_mm"], rel=1e-4)
 
-    model = handzoo.create_model("resnet18", image_size=32).eval()
-    model.load_state_dict(_weights(out))
-    ds = handzoo.create_dataset("randomhands", split="val", image_size=32)
-    with torch.no_grad():
-        pred = model(torch.stack([ds[i]["image"] for i in range(len(ds))])).joints3d.double()
-    gt = torch.from_numpy(ds.joints3d).double()
-    assert float(pa_mpjpe(pred, gt - gt[:, :1]).mean()) * 1000 == pytest.approx(
-        metrics["pa_mpjpe_mm"], rel=1e-4
-    )
+
+def test_amp_dtype_follows_the_device_and_the_cpu_instructions():
+    from handzoo.runner.trainer import amp_dtype_for, cpu_supports_bf16
+
+    cpu = torch.device("cpu")
+    assert amp_dtype_for(cpu, enabled=False) is None
+    # bf16 only where the CPU computes it natively; emulated bf16 is slower than float32.
+    assert amp_dtype_for(cpu, enabled=True) == (torch.bfloat16 if cpu_supports_bf16() else None)
+    assert amp_dtype_for(torch.device("meta"), enabled=True) is None

@@ -72,11 +72,29 @@ def resolve_device(spec: str, dist: DistInfo | None = None) -> torch.device:
     return device
 
 
+def cpu_supports_bf16() -> bool:
+    """Whether this CPU computes bf16 natively (AVX512-BF16 or AMX); emulated bf16 is slower than fp32."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
 def amp_dtype_for(device: torch.device, enabled: bool) -> torch.dtype | None:
-    """bf16 where the GPU supports it, else fp16 (with a grad scaler); None on the CPU."""
-    if not enabled or device.type != "cuda":
+    """The autocast dtype of a run, or None for float32.
+
+    CUDA: bf16 where the GPU supports it, else fp16 (with a grad scaler). CPU:
+    bf16 where the CPU has native bf16 instructions (about 1.6-2x the float32
+    throughput of ResNets there), else float32. Weights, optimiser state and
+    the head stay float32 either way.
+    """
+    if not enabled:
         return None
-    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if device.type == "cpu" and cpu_supports_bf16():
+        return torch.bfloat16
+    return None
 
 
 def seed_everything(seed: int) -> None:
@@ -266,8 +284,8 @@ class Trainer:
         if hand_model:
             self.say(f"hand model: {hand_model}")
         preprocessing = dict(model.preprocessing)
-        if self.device.type == "cuda":
-            model = model.to(memory_format=torch.channels_last)
+        # channels_last: cuDNN's and oneDNN's fast convolution layout (CPU float32 ~1.15x too).
+        model = model.to(memory_format=torch.channels_last)
         raw_model = model
         train_ds = build_dataset(cfg, "train", preprocessing, augment=True)
         val_ds = build_dataset(cfg, "val", preprocessing, augment=False)
@@ -478,9 +496,7 @@ class Trainer:
         """One optimiser step; returns the loss as a device tensor (no host sync)."""
         dev = self.device
         batch = {k: (v.to(dev, non_blocking=True) if torch.is_tensor(v) else v) for k, v in batch.items()}
-        images = batch["image"]
-        if dev.type == "cuda":
-            images = images.contiguous(memory_format=torch.channels_last)
+        images = batch["image"].contiguous(memory_format=torch.channels_last)
         with autocast(dev, self.amp_dtype):
             out = model(images)
         losses = (
@@ -588,11 +604,15 @@ class Trainer:
     def _plan_line(self, n_train: int, n_val: int, steps_per_epoch: int, total: int) -> str:
         d = self.cfg.data
         dev = str(self.device)
+        notes = []
         if self.device.type == "cpu":
-            dev += f" ({torch.get_num_threads()} threads)"
+            notes.append(f"{torch.get_num_threads()} threads")
         elif self.device.type == "cuda":
-            dev += f" ({torch.cuda.get_device_name(self.device)}"
-            dev += f", AMP {str(self.amp_dtype).removeprefix('torch.')})" if self.amp_dtype else ")"
+            notes.append(torch.cuda.get_device_name(self.device))
+        if self.amp_dtype is not None:
+            notes.append(f"AMP {str(self.amp_dtype).removeprefix('torch.')}")
+        if notes:
+            dev += f" ({', '.join(notes)})"
         procs = f" x {self.dist.world_size} processes" if self.dist.enabled else ""
         o = self.cfg.optim
         if total == 10**9:  # time-budget mode: the length is fixed after warm-up
