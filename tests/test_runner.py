@@ -354,3 +354,39 @@ def test_amp_dtype_follows_the_device_and_the_cpu_instructions():
     # bf16 only where the CPU computes it natively; emulated bf16 is slower than float32.
     assert amp_dtype_for(cpu, enabled=True) == (torch.bfloat16 if cpu_supports_bf16() else None)
     assert amp_dtype_for(torch.device("meta"), enabled=True) is None
+
+
+def test_time_budget_fits_a_schedule_and_completes_it(toy_env, tmp_path):
+    """In time-budget mode the run fixes (and re-fits) its length itself, and the cosine
+    schedule it ends with runs to its end: the recorded total is the step count done, the
+    checkpoint agrees, and the learning rate follows the closed form of that total."""
+    import yaml
+
+    out = tmp_path / "run"
+    base_lr = 1e-3
+    args = ["resnet18", *COMMON, "--out", str(out), "--lr", str(base_lr)]
+    args += ["--set", "run.time_budget_min=0.08", "--set", "optim.schedule=cosine"]
+    args += ["--set", "optim.warmup_steps=8", "--set", "run.checkpoint_every=5"]
+    res = _run(args, toy_env, tmp_path)
+    assert "time budget:" in res.stdout
+    total = yaml.safe_load((out / "config.yaml").read_text())["run"]["max_steps"]
+    steps = [r["step"] for r in _history(out) if "loss" in r]
+    assert total > 8 and steps == list(range(1, total + 1))
+    state = torch.load(out / "checkpoint.pt", weights_only=True)
+    assert state["step"] == state["total_steps"] == total
+    # The last step's learning rate is that of a cosine schedule `total` steps long.
+    last = [r for r in _history(out) if "loss" in r][-1]
+    expected = base_lr * lr_factor(total - 1, total, "cosine", 8)
+    assert last["lr"] == pytest.approx(expected, rel=1e-6, abs=1e-12)
+
+
+def test_a_time_budget_from_the_command_line_replaces_the_recipe_length():
+    from handzoo.runner.plan import resolve_config
+
+    recipe, _ = resolve_config("resnet18", {"data.name": "freihand"}, [])
+    assert recipe.run.epochs == 200  # the zoo recipe's length
+    cfg, _ = resolve_config("resnet18", {"data.name": "freihand"}, ["run.time_budget_min=30"])
+    assert cfg.run.time_budget_min == 30 and cfg.run.epochs is None and cfg.run.max_steps is None
+    flags = {"data.name": "freihand", "run.epochs": 3}
+    both, _ = resolve_config("resnet18", flags, ["run.time_budget_min=30"])
+    assert both.run.epochs == 3  # an explicit length wins over the budget

@@ -100,4 +100,7 @@ def resolve_config(
         plan, summary = default_plan("cuda" if cuda else "cpu")
         # The zoo recipes are sized for FreiHAND; the embedded default has its own plan.
         cfg = cfg.with_overrides({"run.epochs": None, "run.max_steps": None, **plan})
+    if "run.time_budget_min" in user and not any(k in user for k in ("run.epochs", "run.max_steps")):
+        # A time budget asked for on the command line replaces the recipe's length.
+        cfg = cfg.with_overrides({"run.epochs": None, "run.max_steps": None})
     return cfg.with_overrides(user), summary

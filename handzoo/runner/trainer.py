@@ -398,10 +398,18 @@ class Trainer:
                         self.say(
                             f"time budget: {budget['total']} steps fit in {cfg.run.time_budget_min:g} min"
                         )
-                    last = step >= budget["total"]
-                    log_now = step % cfg.run.log_every == 0 or last
                     ckpt_now = step % cfg.run.checkpoint_every == 0
                     epoch_now = step % steps_per_epoch == 0
+                    if budget_probe and step > budget_probe and (ckpt_now or epoch_now):
+                        # Re-fit with the rate so far, validations and checkpoints
+                        # included: a short warm-up probe can be several % off.
+                        refit = self._fit_time_budget(step, probe_start, started)
+                        if abs(refit - budget["total"]) > max(2, 0.01 * budget["total"]):
+                            budget["total"] = progress.total = refit
+                            self._save_config(refit)
+                            log.debug("time budget: re-fitted to %d steps at step %d", refit, step)
+                    last = step >= budget["total"]
+                    log_now = step % cfg.run.log_every == 0 or last
                     if log_now or ckpt_now or epoch_now:
                         values = self._check_losses(pending, step)
                         window_loss.extend(values)
@@ -474,7 +482,11 @@ class Trainer:
         raise UsageError("the run length is not set: pass --epochs or --max-steps")
 
     def _fit_time_budget(self, step: int, probe_start: float, run_start: float) -> int:
-        """Total steps such that training ends ``time_budget_min`` after the run started."""
+        """Total steps such that training ends ``time_budget_min`` after the run started.
+
+        The time per step is the average since ``probe_start`` (step 2), so a
+        re-fit later in the run counts the validations and checkpoints too.
+        """
         now = time.perf_counter()
         per_step = (now - probe_start) / max(1, step - 2)
         left = self.cfg.run.time_budget_min * 60.0 - (now - run_start)
