@@ -20,6 +20,7 @@ import pytest
 import torch
 
 import handzoo
+from handzoo.environment import cpu_supports_bf16
 
 MODEL = os.environ.get("HANDZOO_BENCH_MODEL", "resnet101")
 SIZE = int(os.environ.get("HANDZOO_BENCH_SIZE", "64"))
@@ -54,7 +55,7 @@ def _rate(model, opt, images, target, channels_last: bool, dtype) -> float:
     return STEPS * BATCH / (time.perf_counter() - t0)
 
 
-@pytest.mark.skipif(not torch.ops.mkldnn._is_mkldnn_bf16_supported(), reason="this CPU has no native bf16")
+@pytest.mark.skipif(not cpu_supports_bf16(), reason="this CPU has no native bf16")
 def test_cpu_training_step_by_precision(benchmark):
     torch.manual_seed(0)
     model = handzoo.create_model(MODEL, image_size=SIZE)

@@ -18,6 +18,7 @@ import torch
 
 import handzoo
 import handzoo.plugins
+from handzoo.environment import cpu_supports_bf16
 
 DEVICE = os.environ.get("HANDZOO_BENCH_DEVICE", "cpu")
 MODEL = os.environ.get("HANDZOO_BENCH_MODEL", "resnet18")
@@ -72,7 +73,7 @@ def _bare_loop() -> float:
     loader = torch.utils.data.DataLoader(InMemoryHands(), batch_size=BATCH, shuffle=True, drop_last=True)
     # The runner's precision and layout: bf16 autocast on CUDA and on CPUs with native
     # bf16, channels_last everywhere; a faster runner would otherwise be no news.
-    amp = dev.type == "cuda" or (dev.type == "cpu" and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    amp = dev.type == "cuda" or (dev.type == "cpu" and cpu_supports_bf16())
     model = model.to(memory_format=torch.channels_last)
     step, t0 = 0, None
     while step < STEPS:

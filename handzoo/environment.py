@@ -20,6 +20,16 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
+def cpu_supports_bf16() -> bool:
+    """Whether this CPU computes bf16 natively (AVX512-BF16 or AMX); emulated bf16 is slower than fp32."""
+    import torch
+
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
 def machine_info(device: Any = None) -> dict[str, Any]:
     """CPU, cores, torch threads, GPU and library versions, plus the date (UTC).
 

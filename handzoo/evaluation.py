@@ -28,8 +28,8 @@ class ShardSampler(Sampler[int]):
 
 
 def autocast(device: torch.device, dtype: torch.dtype | None):
-    """Autocast to ``dtype`` on ``device`` (CUDA: bf16/fp16, CPU: bf16); a no-op when None."""
-    if dtype is None or device.type not in ("cuda", "cpu"):
+    """Autocast to ``dtype`` on ``device`` (see ``amp_dtype_for``); a no-op when None."""
+    if dtype is None:
         return nullcontext()
     return torch.autocast(device_type=device.type, dtype=dtype)
 

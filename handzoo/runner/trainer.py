@@ -28,6 +28,7 @@ from torch.utils.data import DataLoader, DistributedSampler, Sampler
 import handzoo
 from handzoo.config import RunConfig
 from handzoo.distributed import DistInfo, all_reduce_mean, barrier, init_from_env, shutdown
+from handzoo.environment import cpu_supports_bf16
 from handzoo.errors import HandzooError, UsageError
 from handzoo.evaluation import autocast, predict, score
 from handzoo.runner import checkpoint as ckpt
@@ -70,14 +71,6 @@ def resolve_device(spec: str, dist: DistInfo | None = None) -> torch.device:
             device = torch.device("cuda", (dist.local_rank if dist else 0))
         torch.cuda.set_device(device)
     return device
-
-
-def cpu_supports_bf16() -> bool:
-    """Whether this CPU computes bf16 natively (AVX512-BF16 or AMX); emulated bf16 is slower than fp32."""
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
 
 
 def amp_dtype_for(device: torch.device, enabled: bool) -> torch.dtype | None:
@@ -391,23 +384,23 @@ class Trainer:
                     step += 1
                     if step == 2:
                         probe_start = time.perf_counter()
-                    if budget_probe and step == budget_probe:
-                        budget["total"] = self._fit_time_budget(step, probe_start, started)
-                        progress.total = budget["total"]
-                        self._save_config(budget["total"])
-                        self.say(
-                            f"time budget: {budget['total']} steps fit in {cfg.run.time_budget_min:g} min"
-                        )
                     ckpt_now = step % cfg.run.checkpoint_every == 0
                     epoch_now = step % steps_per_epoch == 0
-                    if budget_probe and step > budget_probe and (ckpt_now or epoch_now):
-                        # Re-fit with the rate so far, validations and checkpoints
-                        # included: a short warm-up probe can be several % off.
+                    fit_now = step == budget_probe or (step > budget_probe and (ckpt_now or epoch_now))
+                    if budget_probe and fit_now:
+                        # Fitted at the end of warm-up (where the LR does not depend on the
+                        # length yet), then re-fitted at checkpoints and epoch ends with the
+                        # rate so far, validations and checkpoints included: the short
+                        # warm-up probe alone can be several % off.
+                        first = budget["total"] == 10**9
                         refit = self._fit_time_budget(step, probe_start, started)
-                        if abs(refit - budget["total"]) > max(2, 0.01 * budget["total"]):
+                        if first or abs(refit - budget["total"]) > max(2, 0.01 * budget["total"]):
                             budget["total"] = progress.total = refit
                             self._save_config(refit)
-                            log.debug("time budget: re-fitted to %d steps at step %d", refit, step)
+                            if first:
+                                self.say(f"time budget: {refit} steps fit in {cfg.run.time_budget_min:g} min")
+                            else:
+                                log.debug("time budget: re-fitted to %d steps at step %d", refit, step)
                     last = step >= budget["total"]
                     log_now = step % cfg.run.log_every == 0 or last
                     if log_now or ckpt_now or epoch_now:
