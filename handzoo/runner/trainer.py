@@ -394,6 +394,10 @@ class Trainer:
                         # warm-up probe alone can be several % off.
                         first = budget["total"] == 10**9
                         refit = self._fit_time_budget(step, probe_start, started)
+                        if not first:
+                            # The LR of the next step is already set from the old length:
+                            # two more steps let the schedule end on the new one.
+                            refit = max(refit, step + 2)
                         if first or abs(refit - budget["total"]) > max(2, 0.01 * budget["total"]):
                             budget["total"] = progress.total = refit
                             self._save_config(refit)
