@@ -54,6 +54,7 @@ __all__ = [
     "list_backbones",
     "list_datasets",
     "list_heads",
+    "list_losses",
     "list_metrics",
     "list_models",
 ]
@@ -87,6 +88,11 @@ def list_metrics(pattern: str | list[str] = "*") -> list[str]:
 def list_datasets(pattern: str | list[str] = "*") -> list[str]:
     """Registered dataset names matching the fnmatch pattern(s), in natural order."""
     return get_registry().names("dataset", pattern)
+
+
+def list_losses(pattern: str | list[str] = "*") -> list[str]:
+    """Registered joint-loss names matching the fnmatch pattern(s), in natural order."""
+    return get_registry().names("loss", pattern)
 
 
 def create_model(name: str, pretrained: bool = False, **overrides: Any) -> torch.nn.Module:

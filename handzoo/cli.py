@@ -39,6 +39,8 @@ KIND_ALIASES = {
     "metrics": "metric",
     "dataset": "dataset",
     "datasets": "dataset",
+    "loss": "loss",
+    "losses": "loss",
 }
 
 
@@ -70,12 +72,12 @@ def _root(
 @app.command("list")
 def list_command(
     kind: str | None = typer.Argument(
-        None, help="models, backbones, heads, augmenters, metrics or datasets (default: all)."
+        None, help="models, backbones, heads, augmenters, metrics, datasets or losses (default: all)."
     ),
     pattern: str = typer.Argument("*", help="fnmatch pattern, e.g. 'resnet*'."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
-    """List registered models, backbones, heads, augmenters, metrics or datasets."""
+    """List registered models, backbones, heads, augmenters, metrics, datasets or losses."""
     from handzoo.plugins import get_registry
     from handzoo.registry import KINDS
 
@@ -85,7 +87,7 @@ def list_command(
         else:
             raise UsageError(
                 f"unknown kind {kind!r}; expected one of models, backbones, heads, augmenters, "
-                "metrics, datasets"
+                "metrics, datasets, losses"
             )
     kinds = [KIND_ALIASES[kind]] if kind else list(KINDS)
     registry = get_registry()
@@ -127,7 +129,9 @@ def plugins_command(
     for col in ("plugin", "distribution", "version", "status", "hooks", "registered", "errors"):
         table.add_column(col, overflow="fold")
     for i in infos:
-        status = {"loaded": "[green]loaded[/]", "failed": "[red]failed[/]"}.get(i.status, i.status)
+        status = {"loaded": "[green]loaded[/]", "failed": "[red]failed[/]", "refused": "[red]refused[/]"}.get(
+            i.status, i.status
+        )
         table.add_row(
             i.name + (" (first-party)" if i.first_party else ""),
             i.distribution or "-",

@@ -4,8 +4,9 @@ The configuration is flat and explicit: four sections, no inheritance::
 
     model: {name, pretrained, options}
     data:  {name, root, image_size, augment, augment_cfg, batch_size, workers, val_fraction,
-            image_cache}
-    optim: {name, lr, weight_decay, loss, schedule, warmup_steps, constant_fraction, grad_clip}
+            image_cache, options}
+    optim: {name, lr, weight_decay, loss, loss_cfg, loss_terms, schedule, warmup_steps,
+            constant_fraction, grad_clip}
     run:   {epochs, max_steps, seed, device, out, checkpoint_every, amp, compile, log_every,
             time_budget_min}
 
@@ -24,7 +25,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from handzoo.errors import ConfigError
 
@@ -55,6 +56,9 @@ class DataConfig(_Section):
     # Decode every image once into a memory-mapped uint8 cache at image_size
     # (datasets that support it), so epochs do not decode JPEGs again.
     image_cache: bool = False
+    # Options of the dataset's own factory (``handzoo list datasets --json``), e.g.
+    # ``{generator_seed: 3, num: 2000}`` to choose another synthetic set.
+    options: dict[str, Any] = Field(default_factory=dict)
 
 
 class OptimConfig(_Section):
@@ -63,15 +67,30 @@ class OptimConfig(_Section):
     name: Literal["adam", "adamw", "sgd"] = "adam"
     lr: float = Field(1e-4, gt=0.0)
     weight_decay: float = Field(0.0, ge=0.0)
-    loss: Literal["l1", "l2", "smooth_l1", "l1_pa"] = "l1"
-    # l1_pa: weight of the Procrustes-aligned L1 term added to the L1 loss.
-    pa_weight: float = Field(1.0, ge=0.0)
+    # A registered joint loss (`handzoo list losses`) and its options, e.g.
+    # loss=l1_pa with loss_cfg={pa_weight: 3}. A model's own terms (MANO priors) add to it.
+    loss: str = "l1"
+    loss_cfg: dict[str, Any] = Field(default_factory=dict)
+    # Written by the runner: every term of the training loss and its weight.
+    # Informative only (recomputed by every run).
+    loss_terms: dict[str, Any] = Field(default_factory=dict)
     schedule: Literal["constant", "cosine", "late_cosine"] = "constant"
     warmup_steps: int = Field(0, ge=0)
     # late_cosine: the fraction of steps at constant lr before the cosine phase
     # (the seed's run 3: 50 of 200 epochs).
     constant_fraction: float = Field(0.25, ge=0.0, le=1.0)
     grad_clip: float | None = Field(None, gt=0.0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _pa_weight_moved(cls, data: Any) -> Any:
+        """Configs written before losses were registered kept ``pa_weight`` here."""
+        if isinstance(data, dict) and "pa_weight" in data:
+            data = dict(data)
+            weight = data.pop("pa_weight")
+            if data.get("loss") == "l1_pa":
+                data["loss_cfg"] = {"pa_weight": weight, **dict(data.get("loss_cfg") or {})}
+        return data
 
 
 class RunSection(_Section):

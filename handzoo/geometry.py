@@ -58,3 +58,45 @@ def rotation_z(angle_rad: float) -> np.ndarray:
     """(3,3) rotation about the camera's optical axis by ``angle_rad`` (image-plane, y down)."""
     c, s = np.cos(angle_rad), np.sin(angle_rad)
     return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
+
+
+def axis_angle_to_matrix(axis_angle: np.ndarray) -> np.ndarray:
+    """Rodrigues' formula: (...,3) axis-angle vectors (radians) -> (...,3,3) rotation matrices."""
+    v = np.asarray(axis_angle, dtype=np.float64)
+    angle = np.linalg.norm(v, axis=-1, keepdims=True)
+    axis = v / np.where(angle > 1e-12, angle, 1.0)
+    x, y, z = axis[..., 0], axis[..., 1], axis[..., 2]
+    zero = np.zeros_like(x)
+    cross = np.stack([zero, -z, y, z, zero, -x, -y, x, zero], axis=-1).reshape(*v.shape[:-1], 3, 3)
+    c, s = np.cos(angle)[..., None], np.sin(angle)[..., None]
+    outer = axis[..., :, None] * axis[..., None, :]
+    return c * np.eye(3) + s * cross + (1.0 - c) * outer
+
+
+def matrix_to_axis_angle(rotation: np.ndarray) -> np.ndarray:
+    """(...,3,3) rotation matrices -> (...,3) axis-angle vectors, angle in [0, π].
+
+    Near π the axis comes from the symmetric part ``(R + Rᵀ)/2 = cos·I + (1-cos)·aaᵀ``
+    (the skew part vanishes there), with its sign taken from the skew part.
+    """
+    r = np.asarray(rotation, dtype=np.float64)
+    skew = np.stack(
+        [r[..., 2, 1] - r[..., 1, 2], r[..., 0, 2] - r[..., 2, 0], r[..., 1, 0] - r[..., 0, 1]], -1
+    )
+    cos = np.clip((np.trace(r, axis1=-2, axis2=-1) - 1.0) / 2.0, -1.0, 1.0)
+    angle = np.arccos(cos)
+    sin = np.sqrt(np.maximum(1.0 - cos**2, 0.0))
+    out = np.empty(r.shape[:-1], dtype=np.float64)
+    small = sin > 1e-6
+    out[small] = (skew[small] / (2.0 * sin[small, None])) * angle[small, None]
+    rest = ~small
+    if rest.any():
+        sym = (r[rest] + np.swapaxes(r[rest], -1, -2)) / 2.0
+        outer = (sym - cos[rest, None, None] * np.eye(3)) / np.maximum(1.0 - cos[rest], 1e-12)[:, None, None]
+        column = np.argmax(np.diagonal(outer, axis1=-2, axis2=-1), axis=-1)
+        axis = outer[np.arange(len(column)), :, column]
+        axis /= np.maximum(np.linalg.norm(axis, axis=-1, keepdims=True), 1e-12)
+        sign = np.where((axis * skew[rest]).sum(-1) < 0, -1.0, 1.0)
+        # angle ~ 0: the identity, whatever axis was found
+        out[rest] = np.where(angle[rest, None] < 1e-6, 0.0, axis * sign[:, None] * angle[rest, None])
+    return out

@@ -45,3 +45,8 @@ def register_metrics(register):
 @hookspec
 def register_datasets(register):
     """Register datasets: ``factory(**cfg) -> torch.utils.data.Dataset``."""
+
+
+@hookspec
+def register_losses(register):
+    """Register joint losses: ``factory(**cfg)`` returning ``fn(output, batch) -> {"loss": total, ...}``."""

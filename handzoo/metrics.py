@@ -260,6 +260,30 @@ def _aligned_errors(
     return torch.linalg.vector_norm(torch.baddbmm(gt_c, pred_c, t, beta=-1), dim=-1)
 
 
+def procrustes_transform(
+    pred: torch.Tensor, gt: torch.Tensor, allow_reflection: bool = True
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The similarity map of official alignment, as tensors: ``aligned = (pred - mu_pred) @ T + mu_gt``.
+
+    Args:
+        pred, gt: (N,P,3), same units, same point order.
+        allow_reflection: as in :func:`procrustes_align`.
+
+    Returns:
+        ``T`` (N,3,3) (rotation times scale), ``mu_pred`` and ``mu_gt`` (N,1,3),
+        in the working dtype (float64) on pred's device. Computed without
+        gradient tracking: a training loss applies it to ``pred`` with
+        gradient (at the optimum the map's own derivative does not change
+        the aligned error to first order, so no SVD is differentiated).
+    """
+    with torch.no_grad():
+        pred, gt = validate_pair(pred.detach(), gt.detach())
+        work = _work_dtype(pred.device)
+        p, g = pred.to(work), gt.to(work)
+        _, t, _, mu_gt = _similarity(p, g, allow_reflection)
+        return t, p.mean(dim=1, keepdim=True), mu_gt
+
+
 def procrustes_align(
     pred: torch.Tensor, gt: torch.Tensor, allow_reflection: bool = True
 ) -> torch.Tensor:

@@ -1,12 +1,14 @@
 """The generic backbone + head composition that most registered models use.
 
-Contract of the parts (see :mod:`handzoo.hookspecs`):
+Contract of the parts (:mod:`handzoo.interfaces` has them as Protocols):
 
 * a backbone maps normalised images (B,3,H,W) to features (B,C,h,w) and has
   ``num_features`` (C) and ``preprocessing`` (``mean``, ``std``: 3-tuples on
   the 0..1 scale);
 * a head is built as ``factory(in_features, **cfg)`` and maps (B,C,h,w)
-  features to :class:`handzoo.HandOutput`.
+  float32 features to :class:`handzoo.HandOutput`; it may add loss terms
+  (:class:`handzoo.losses.ExtraLosses`) and describe what it was built with
+  (``handzoo_metadata``), and the model forwards both.
 """
 
 from __future__ import annotations
@@ -41,9 +43,7 @@ class HandModel(nn.Module):
             "std": tuple(prep.get("std", IMAGENET_STD)),
             "input_size": (3, image_size, image_size),
         }
-        # A head with its own loss (e.g. the MANO head's priors) trains with it.
-        if hasattr(head, "compute_loss"):
-            self.compute_loss = head.compute_loss
+        self.handzoo_metadata = {**part_metadata(backbone), **part_metadata(head)}
 
     def forward(self, images: torch.Tensor) -> HandOutput:
         """images (B,3,H,W) normalised -> HandOutput with joints3d (B,21,3) metres.
@@ -56,6 +56,36 @@ class HandModel(nn.Module):
         features = self.backbone(images)
         with torch.autocast(device_type=features.device.type, enabled=False):
             return self.head(features.float())
+
+
+    def extra_loss_weights(self) -> dict[str, float]:
+        """The head's own loss terms and weights (none for a head without them)."""
+        return head_extra_loss_weights(self.head)
+
+    def extra_losses(self, output: HandOutput, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        """The head's own loss terms, unweighted (see :mod:`handzoo.losses`)."""
+        return head_extra_losses(self.head, output, batch)
+
+
+def part_metadata(part: Any) -> dict[str, Any]:
+    """What a part says it was built with (its ``handzoo_metadata``), e.g. ``{"hand_model": "kinematic"}``.
+
+    Recorded in the weights' header and checked on load: weights trained with
+    one hand layer never load silently into another.
+    """
+    return dict(getattr(part, "handzoo_metadata", None) or {})
+
+
+def head_extra_loss_weights(head: Any) -> dict[str, float]:
+    from handzoo.losses import ExtraLosses
+
+    return head.extra_loss_weights() if isinstance(head, ExtraLosses) else {}
+
+
+def head_extra_losses(head: Any, output: HandOutput, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+    from handzoo.losses import ExtraLosses
+
+    return head.extra_losses(output, batch) if isinstance(head, ExtraLosses) else {}
 
 
 def build_hand_model(

@@ -40,6 +40,7 @@ HOOK_KINDS = {
     "register_augmenters": "augmenter",
     "register_metrics": "metric",
     "register_datasets": "dataset",
+    "register_losses": "loss",
 }
 
 
@@ -52,7 +53,8 @@ class PluginInfo:
     """What ``handzoo plugins`` reports for one plugin.
 
     ``status`` is ``loaded``, ``failed`` (import or hook error: nothing
-    registered) or ``disabled`` (left out by ``HANDZOO_PLUGINS``).
+    registered), ``disabled`` (left out by ``HANDZOO_PLUGINS``) or ``refused``
+    (its entry-point name is taken by a first-party or earlier plugin).
     """
 
     name: str
@@ -101,19 +103,38 @@ class PluginHost:
             allowed: third-party entry-point names to load (None: all of them).
         """
         eps = list(importlib_metadata.entry_points(group=ENTRY_POINT_GROUP))
-        seen: set[str] = set()
-        unique = []
-        for ep in eps:  # a package visible twice on sys.path lists its entry points twice
-            if ep.name not in seen:
-                seen.add(ep.name)
-                unique.append(ep)
 
         def dist_name(ep: importlib_metadata.EntryPoint) -> str | None:
             dist = getattr(ep, "dist", None)
             return dist.metadata["Name"] if dist is not None else None
 
+        # A package visible twice on sys.path lists the same entry point twice: keep one.
+        unique = list({(ep.name, ep.value, dist_name(ep)): ep for ep in reversed(eps)}.values())[::-1]
         first = sorted((ep for ep in unique if dist_name(ep) == FIRST_PARTY_DIST), key=lambda e: e.name)
         third = sorted((ep for ep in unique if dist_name(ep) != FIRST_PARTY_DIST), key=lambda e: e.name)
+        taken = {ep.name: f"the first-party plugin {ep.name!r}" for ep in first}
+        kept = []
+        for ep in third:  # a name is one plugin: a later distribution never replaces an earlier one
+            if ep.name in taken:
+                dist = getattr(ep, "dist", None)
+                info = PluginInfo(
+                    name=f"{ep.name} ({dist_name(ep) or ep.value})",
+                    module=ep.value,
+                    distribution=dist_name(ep),
+                    version=dist.version if dist is not None else None,
+                    status="refused",
+                )
+                message = (
+                    f"entry point {ep.name!r} of {dist_name(ep) or ep.value} refused: the name belongs to "
+                    f"{taken[ep.name]}; rename the entry point in its pyproject.toml"
+                )
+                info.errors.append(message)
+                self.plugins[info.name] = info
+                warnings.warn(message, PluginWarning, stacklevel=2)
+                continue
+            taken[ep.name] = f"the plugin {ep.name!r} of {dist_name(ep) or ep.value}"
+            kept.append(ep)
+        third = kept
         for ep in first + third:
             dist = getattr(ep, "dist", None)
             info = PluginInfo(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
+import inspect
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from typing import Any
 
 from handzoo.errors import DuplicateNameError, UnknownNameError
 
-KINDS = ("backbone", "head", "model", "augmenter", "metric", "dataset")
+KINDS = ("backbone", "head", "model", "augmenter", "metric", "dataset", "loss")
 
 _TEMPLATE_FIELD = re.compile(r"\{(\w+)\}")
 
@@ -40,7 +41,9 @@ class Entry:
         factory: the callable that builds the object from keyword arguments.
         plugin: the name of the plugin that registered it.
         description: one line for tables.
-        default_cfg: default keyword arguments of ``factory``.
+        default_cfg: default keyword arguments of ``factory``; unless the plugin
+            passes its own, read from the factory's signature (every parameter
+            with a default), so defaults are written once, where they act.
         metadata: anything else the plugin passed to ``register``.
     """
 
@@ -92,6 +95,17 @@ class Entry:
         }
 
 
+def signature_defaults(factory: Callable[..., Any]) -> dict[str, Any]:
+    """The keyword parameters of ``factory`` that have defaults, with those defaults."""
+    try:
+        params = inspect.signature(factory).parameters.values()
+    except (TypeError, ValueError):
+        return {}
+    keyword = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    empty = inspect.Parameter.empty
+    return {p.name: p.default for p in params if p.kind in keyword and p.default is not empty}
+
+
 def _jsonable(value: Any) -> bool:
     return value is None or isinstance(value, (str, int, float, bool, list, tuple, dict))
 
@@ -140,7 +154,7 @@ class Registry:
             factory=factory,
             plugin=plugin,
             description=description if description is not None else _first_line(factory.__doc__),
-            default_cfg=dict(default_cfg or {}),
+            default_cfg=dict(default_cfg) if default_cfg is not None else signature_defaults(factory),
             metadata=metadata,
         )
         table[name] = entry

@@ -353,6 +353,6 @@ def test_synthetic_builds_freihand_on_the_generated_folder(
         return pristine.root
 
     monkeypatch.setattr(synthetic, "ensure_synthetic", fake_ensure, raising=False)
-    ds = handzoo.create_dataset("synthetic", num=24, seed=5, split="eval", image_size=32)
+    ds = handzoo.create_dataset("synthetic", num=24, generator_seed=5, split="eval", image_size=32)
     assert calls == [{"num": 24, "seed": 5}]
     assert ds.split == "eval" and len(ds) == 3

@@ -27,8 +27,9 @@ from handzoo_mano.rotations import (
 from scipy.spatial.transform import Rotation
 
 import handzoo
-from handzoo.errors import DataError, UsageError
+from handzoo.errors import ConfigError, DataError, UsageError
 from handzoo.joints import BONES, convert
+from handzoo.losses import build_training_loss
 from tests.mano_fixture import FREIHAND_TIPS, MANOPTH_TIPS, write_mano_files
 
 TOL = 1e-5  # metres
@@ -333,7 +334,10 @@ def test_explicit_mano_dir_must_hold_the_file_but_an_empty_env_dir_falls_back(tm
     assert any("holds no MANO_RIGHT.pkl" in r.getMessage() for r in caplog.records)
 
 
-def test_compute_loss_terms_and_weighted_total(mano_dirs, monkeypatch):
+def test_training_loss_terms_and_weighted_total(mano_dirs, monkeypatch):
+    """The run's joint loss (l1) plus the head's own terms, each weighted as the head declares."""
+    from handzoo.losses import build_training_loss
+
     monkeypatch.setenv("HANDZOO_MANO_DIR", str(mano_dirs["plain"]))
     head = handzoo.create_head("mano", 8, loss_weights={"pose_prior": 0.5})
     out = head(torch.randn(3, 8, 1, 1))
@@ -342,7 +346,7 @@ def test_compute_loss_terms_and_weighted_total(mano_dirs, monkeypatch):
     verts = torch.randn(3, 778, 3, generator=g) * 0.03 + joints[:, :1]
     mano = torch.randn(3, 1, 61, generator=g) * 0.3
     mano[1] = float("nan")  # a sample without a MANO fit
-    losses = head.compute_loss(out, {"joints3d": joints, "verts": verts, "mano": mano})
+    losses = build_training_loss(head, "l1")(out, {"joints3d": joints, "verts": verts, "mano": mano})
     manual = (out.joints3d - (joints - joints[:, :1])).abs().mean()
     torch.testing.assert_close(losses["joints"], manual)
     torch.testing.assert_close(losses["verts"], (out.vertices - (verts - joints[:, :1])).abs().mean())
@@ -356,6 +360,8 @@ def test_compute_loss_terms_and_weighted_total(mano_dirs, monkeypatch):
     w = {"joints": 1, "verts": 1, "pose_prior": 0.5, "shape_prior": 1e-4}
     w.update(mano_pose=1e-2, mano_shape=1e-3)
     torch.testing.assert_close(losses["loss"], sum(w[k] * losses[k] for k in w))
+    with pytest.raises(ConfigError, match="the joint loss is the run's optim.loss"):
+        handzoo.create_head("mano", 8, loss_weights={"joints": 2.0})
 
 
 def test_any_backbone_takes_the_mano_head_and_mano_models_are_registered(no_mano_env):
@@ -366,7 +372,7 @@ def test_any_backbone_takes_the_mano_head_and_mano_models_are_registered(no_mano
     mano_model = handzoo.create_model("resnet50-mano", head_cfg={"hidden": 64})
     assert mano_model.handzoo_metadata["hand_model"] == "kinematic"
     batch = {"joints3d": torch.randn(2, 21, 3) * 0.03}
-    losses = mano_model.compute_loss(mano_model(torch.randn(2, 3, 64, 64)), batch)
+    losses = build_training_loss(mano_model, "l1")(mano_model(torch.randn(2, 3, 64, 64)), batch)
     assert set(losses) == {"loss", "joints", "pose_prior", "shape_prior"}
 
 
@@ -388,8 +394,9 @@ def test_mano_head_model_trains_with_the_kinematic_hand(no_mano_env):
     batch = _synthetic_batch(8, 32)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     history = []
+    loss_fn = build_training_loss(model, "l1")
     for _ in range(20):
-        losses = model.head.compute_loss(model(batch["image"]), batch)
+        losses = loss_fn(model(batch["image"]), batch)
         opt.zero_grad()
         losses["loss"].backward()
         opt.step()

@@ -210,3 +210,36 @@ def test_cli_shows_third_party_and_broken_plugins(plugin_site):
     assert "a_module_that_does_not_exist" in by_name["broken_import"]["errors"][0]
     table = _cli("plugins")
     assert table.returncode == 0 and "toy" in table.stdout and "failed" in table.stdout
+
+
+SHADOW = """
+import handzoo
+
+@handzoo.hookimpl
+def register_heads(register):
+    register("shadow_head", lambda in_features: "shadow")
+"""
+
+
+def test_third_party_entry_point_named_like_a_first_party_one_is_refused(plugin_site):
+    """Named 'heads', it came first on sys.path and silently replaced the first-party plugin."""
+    _install(plugin_site, "shadow-dist", "heads", "shadow_heads", SHADOW)
+    _install(plugin_site, "copycat-dist", "toy", "copycat_toy", SHADOW.replace("shadow_head", "copy_head"))
+    _install(plugin_site, "toy-dist", "toy", "toy_plugin", GOOD_PLUGIN)
+    host = PluginHost()
+    with pytest.warns(PluginWarning, match="'heads' of shadow-dist refused"):
+        host.load_entry_points()
+    assert "direct" in host.registry.names("head")
+    assert "shadow_head" not in host.registry.names("head")
+    assert host.plugins["heads"].first_party and host.plugins["heads"].status == "loaded"
+    refused = host.plugins["heads (shadow-dist)"]
+    assert refused.status == "refused" and "first-party plugin 'heads'" in refused.errors[0]
+    # two third-party distributions with one entry-point name: the first (by name order) stays
+    assert host.plugins["toy"].distribution == "copycat-dist"
+    assert host.plugins["toy (toy-dist)"].status == "refused"
+
+    shown = subprocess.run(
+        [sys.executable, "-m", "handzoo", "plugins", "--json"], capture_output=True, text=True, check=True
+    )
+    statuses = {p["name"]: p["status"] for p in json.loads(shown.stdout)}
+    assert statuses["heads"] == "loaded" and statuses["heads (shadow-dist)"] == "refused"

@@ -21,6 +21,8 @@ import numpy as np
 import pytest
 import torch
 
+from handzoo.config import RunConfig
+from handzoo.errors import UsageError
 from handzoo.runner.baseline import procrustes_mean
 from handzoo.runner.schedule import lr_factor
 from tests.conftest import write_distribution
@@ -186,8 +188,15 @@ def test_procrustes_mean_recovers_the_shape_behind_similarity_transforms():
 # -- a whole run ------------------------------------------------------------------------------
 def test_run_writes_every_output_and_the_weights_reproduce_predictions(toy_env, tmp_path):
     out = tmp_path / "run"
-    res = _run(["resnet18", *COMMON, "--max-steps", "6", "--out", str(out)], toy_env, tmp_path)
+    args = ["resnet18", *COMMON, "--max-steps", "6", "--out", str(out), "--set", "optim.loss=l1_pa"]
+    res = _run(args, toy_env, tmp_path)
     assert "device cpu" in res.stdout and "6 steps" in res.stdout
+    # config.yaml and the model card say which loss terms trained the model
+    import yaml
+
+    saved = yaml.safe_load((out / "config.yaml").read_text())["optim"]
+    assert saved["loss_terms"] == {"joints": {"loss": "l1_pa", "pa_weight": 1.0, "weight": 1.0}}
+    assert "loss terms (weight): joints: l1_pa (pa_weight=1.0) x1" in (out / "MODEL_CARD.md").read_text()
     for name in (
         "config.yaml",
         "model.safetensors",
@@ -391,3 +400,24 @@ def test_a_time_budget_from_the_command_line_replaces_the_recipe_length():
     flags = {"data.name": "freihand", "run.epochs": 3}
     both, _ = resolve_config("resnet18", flags, ["run.time_budget_min=30"])
     assert both.run.epochs == 3  # an explicit length wins over the budget
+
+
+def test_seed_seeds_training_not_the_synthetic_set():
+    """--seed reaches the augmentation; the generated set is chosen by data.options only."""
+    from handzoo.data.synthetic import synthetic_root
+    from handzoo.runner.trainer import build_dataset
+
+    prep = {"mean": (0.5, 0.5, 0.5), "std": (0.25, 0.25, 0.25)}
+    roots = set()
+    for seed in (0, 7):
+        cfg = RunConfig().with_overrides(
+            {"run.seed": seed, "data.image_size": 32, "data.options": {"num": 12, "num_eval": 2}}
+        )
+        ds = build_dataset(cfg, "train", prep, augment=True)
+        roots.add(str(ds.root))
+        assert ds.seed == seed
+    assert roots == {str(synthetic_root(12, 0, 2))}
+    other = RunConfig().with_overrides({"data.options": {"num": 12, "num_eval": 2, "generator_seed": 3}})
+    assert str(build_dataset(other, "val", prep, augment=False).root) == str(synthetic_root(12, 3, 2))
+    with pytest.raises(UsageError, match="data.options sets seed"):
+        build_dataset(RunConfig().with_overrides({"data.options": {"seed": 1}}), "train", prep, True)

@@ -24,9 +24,16 @@ rotation about the principal point with fx == fy, K' == K; about another
 centre only (cx, cy) move; with fx != fy the upper-left block of K' becomes
 R·diag(fx,fy)·Rᵀ (a skewed, still exact, camera). A flip mirrors x (``M`` =
 diag(-1,1,1), det −1): **a right hand becomes a left hand** with labels kept in
-canonical order, so a model trained with ``flip`` sees left hands too. The
-``mano`` parameters describe the un-augmented right hand; when ``M`` is not the
-identity the sample's ``mano_valid`` becomes False.
+canonical order, so a model trained with ``flip`` sees left hands too.
+
+FreiHAND's ``mano`` parameters (61 values: 48 axis-angle pose with the global
+orientation first, 10 shape, 2 uv root in pixels, 1 scale) follow the same
+transform (:func:`transform_mano`): a rotation ``M`` (det +1) composes with
+the global orientation, ``R_g' = M·R_g`` (root-relative joints of the posed
+hand then rotate by ``M`` exactly), and the uv root moves with ``A``. A mirror
+(det −1) turns the right hand into a left one, which no right-hand MANO
+parameters describe: the sample's ``mano_valid`` becomes False and losses
+leave its parameter terms out.
 
 :class:`Pipeline` fuses consecutive geometric augmenters, and the initial
 resize to the training resolution, into a single warp (one interpolation, one
@@ -53,7 +60,7 @@ from handzoo.data import augment_params as ap
 from handzoo.data.backgrounds import FolderBackgrounds, texture
 from handzoo.data.image_io import binarize_mask, resize_image, warp_image, warp_image_and_mask
 from handzoo.errors import ConfigError, UnknownNameError
-from handzoo.geometry import rotation_z
+from handzoo.geometry import axis_angle_to_matrix, matrix_to_axis_angle, rotation_z
 
 Sample = dict[str, Any]
 AugmenterFn = Callable[[Sample, np.random.Generator], Sample]
@@ -121,13 +128,34 @@ def apply_transform(
             if sample.get(key) is not None:
                 pts = sample[key]
                 out[key] = (pts @ M.T).astype(pts.dtype, copy=False)
-        if "mano" in sample:
-            out["mano_valid"] = False
+    if sample.get("mano") is not None:
+        out.update(transform_mano(sample["mano"], sample.get("mano_valid", True), A, M, identity_3d))
     out["K"] = A @ sample["K"] @ (np.linalg.inv(M) if M_inv is None else M_inv)
     if sample.get("joints2d") is not None:
         uv = sample["joints2d"]
         out["joints2d"] = uv @ A[:2, :2].T + A[:2, 2]
     return out
+
+
+def transform_mano(
+    mano: np.ndarray, valid: bool, A: np.ndarray, M: np.ndarray, identity_3d: bool = False
+) -> Sample:
+    """``mano`` (61,) and ``mano_valid`` after the pixel affine ``A`` and the 3D map ``M`` (see module doc).
+
+    Returns ``{"mano": ..., "mano_valid": ...}``; the input array is not modified.
+    """
+    mano = np.array(mano, copy=True)
+    if not identity_3d:
+        det = float(np.linalg.det(M))
+        if det > 0 and np.allclose(M @ M.T, _I3, atol=1e-9):
+            orient = axis_angle_to_matrix(mano[:3].astype(np.float64))
+            mano[:3] = matrix_to_axis_angle(M @ orient)
+        else:  # a mirror (or a non-rigid map): right-hand parameters cannot describe the result
+            valid = False
+    if mano.shape[-1] >= 60:
+        uv = mano[58:60].astype(np.float64)
+        mano[58:60] = uv @ A[:2, :2].T + A[:2, 2]
+    return {"mano": mano, "mano_valid": bool(valid)}
 
 
 class Augmenter:

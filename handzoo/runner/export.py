@@ -49,6 +49,20 @@ def read_metadata(path: str | Path) -> dict[str, str]:
         return dict(f.metadata() or {})
 
 
+def _describe_loss_terms(terms: dict[str, Any]) -> str:
+    """``joints: l1_pa (pa_weight=1) x1; pose_prior x0.0001`` from ``optim.loss_terms``."""
+    parts = []
+    for name, value in terms.items():
+        if isinstance(value, dict):
+            opts = {k: v for k, v in value.items() if k not in ("loss", "weight")}
+            shown = ", ".join(f"{k}={v}" for k, v in opts.items())
+            label = f"{name}: {value.get('loss')}" + (f" ({shown})" if shown else "")
+            parts.append(f"{label} x{value.get('weight', 1):g}")
+        else:
+            parts.append(f"{name} x{value:g}")
+    return "; ".join(parts)
+
+
 def write_model_card(
     path: str | Path,
     model_name: str,
@@ -72,7 +86,8 @@ def write_model_card(
         + (f" at `{data['root']}`" if data.get("root") else "")
         + f", {data['image_size']} px, augmentation: {', '.join(data['augment']) or 'none'}",
         f"- optimiser: {optim['name']}, lr {optim['lr']:g}, {optim['schedule']} schedule, "
-        f"warm-up {optim['warmup_steps']} steps, loss {optim['loss']}",
+        f"warm-up {optim['warmup_steps']} steps",
+        f"- loss terms (weight): {_describe_loss_terms(optim.get('loss_terms') or {}) or optim['loss']}",
         f"- {steps} steps of batch {data['batch_size']} on {device} in {seconds / 60:.1f} min",
         "",
         "## Validation metrics",

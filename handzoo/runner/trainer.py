@@ -31,6 +31,8 @@ from handzoo.distributed import DistInfo, all_reduce_mean, barrier, init_from_en
 from handzoo.environment import cpu_supports_bf16
 from handzoo.errors import HandzooError, UsageError
 from handzoo.evaluation import autocast, predict, score
+from handzoo.losses import build_training_loss
+from handzoo.model import part_metadata
 from handzoo.runner import checkpoint as ckpt
 from handzoo.runner.baseline import procrustes_mean
 from handzoo.runner.export import export_weights, weights_metadata, write_model_card
@@ -115,7 +117,19 @@ def build_model(cfg: RunConfig) -> torch.nn.Module:
     return handzoo.create_model(cfg.model.name, pretrained=cfg.model.pretrained, **options)
 
 
+# What the runner passes to every dataset factory (the dataset contract, see
+# handzoo.interfaces); ``seed`` and ``image_cache`` go only to factories that take them.
+RUNNER_DATASET_KEYS = ("split", "image_size", "augment", "augment_cfg", "mean", "std", "val_fraction", "root")
+
+
 def build_dataset(cfg: RunConfig, split: str, preprocessing: dict[str, Any], augment: bool):
+    """The configured dataset's ``split``; ``--seed`` seeds its augmentation, never its contents."""
+    taken = sorted(set(cfg.data.options) & {*RUNNER_DATASET_KEYS, "seed", "image_cache"})
+    if taken:
+        raise UsageError(
+            f"data.options sets {', '.join(taken)}, which the runner sets itself; use the matching "
+            "data.* key or flag instead (e.g. --data-root, --image-size, --seed)"
+        )
     kwargs: dict[str, Any] = {
         "split": split,
         "image_size": cfg.data.image_size,
@@ -134,7 +148,7 @@ def build_dataset(cfg: RunConfig, split: str, preprocessing: dict[str, Any], aug
     for key, value in (("seed", cfg.run.seed), ("image_cache", cfg.data.image_cache)):
         if _accepts(factory, key):
             kwargs[key] = value
-    return handzoo.create_dataset(cfg.data.name, **kwargs)
+    return handzoo.create_dataset(cfg.data.name, **kwargs, **cfg.data.options)
 
 
 class ResumableSampler(Sampler[int]):
@@ -153,50 +167,6 @@ class ResumableSampler(Sampler[int]):
 
     def __len__(self) -> int:
         return len(self.base) - self.skip
-
-
-def _aligned_to(pred: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
-    """``pred`` (B,J,3) moved onto ``gt`` by its best similarity transform (a proper rotation).
-
-    The transform is found without gradient: at the optimum its derivative
-    vanishes (envelope theorem), so the gradient reaching ``pred`` is that of
-    the aligned error itself, and no SVD is differentiated.
-    """
-    with torch.no_grad():
-        p, g = pred.double(), gt.double()
-        mp, mg = p.mean(1, keepdim=True), g.mean(1, keepdim=True)
-        pc, gc = p - mp, g - mg
-        u, sig, vt = torch.linalg.svd(pc.transpose(1, 2) @ gc)
-        d = torch.ones_like(sig)
-        d[:, -1] = torch.sign(torch.linalg.det(u @ vt))
-        rot = u @ torch.diag_embed(d) @ vt
-        scale = (sig * d).sum(-1) / (pc**2).sum((1, 2)).clamp_min(1e-12)
-    rot, scale, mp, mg = rot.to(pred.dtype), scale.to(pred.dtype), mp.to(pred.dtype), mg.to(pred.dtype)
-    return scale[:, None, None] * ((pred - mp) @ rot) + mg
-
-
-def default_loss(
-    out: handzoo.HandOutput, batch: dict[str, torch.Tensor], kind: str = "l1", pa_weight: float = 1.0
-) -> dict[str, torch.Tensor]:
-    """Loss on root-relative joints (metres).
-
-    ``l1`` is the seed's; ``l1_pa`` adds ``pa_weight`` times the L1 error after
-    similarity alignment, a gradient on the articulation alone that global
-    rotation errors cannot drown (PA-MPJPE measures exactly that).
-    """
-    gt = batch["joints3d"]
-    gt = gt - gt[:, :1]
-    pred = out.joints3d.float()
-    if kind in ("l1", "l1_pa"):
-        loss = (pred - gt).abs().mean()
-    elif kind == "l2":
-        loss = ((pred - gt) ** 2).sum(-1).mean()
-    else:
-        loss = torch.nn.functional.smooth_l1_loss(pred, gt, beta=0.01)
-    if kind == "l1_pa":
-        pa = (_aligned_to(pred, gt) - gt).abs().mean()
-        return {"loss": loss + pa_weight * pa, "joints": loss, "joints_pa": pa}
-    return {"loss": loss}
 
 
 def _is_oom(exc: BaseException) -> bool:
@@ -273,9 +243,9 @@ class Trainer:
             torch.backends.cudnn.allow_tf32 = True
 
         model = build_model(cfg).to(self.device)
-        hand_model = getattr(getattr(model, "head", None), "hand_model_kind", None)
-        if hand_model:
-            self.say(f"hand model: {hand_model}")
+        built = part_metadata(model)
+        if built:
+            self.say("model built with " + ", ".join(f"{k}={v}" for k, v in built.items()))
         preprocessing = dict(model.preprocessing)
         # channels_last: cuDNN's and oneDNN's fast convolution layout (CPU float32 ~1.15x too).
         model = model.to(memory_format=torch.channels_last)
@@ -325,7 +295,8 @@ class Trainer:
             return lr_factor(step, budget["total"], o.schedule, o.warmup_steps, o.constant_fraction)
 
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
-        loss_fn = getattr(raw_model, "compute_loss", None)
+        loss_fn = build_training_loss(raw_model, cfg.optim.loss, cfg.optim.loss_cfg)
+        self.cfg.optim.loss_terms = loss_fn.describe()
 
         step = 0
         if self.resume and (self.out / ckpt.CHECKPOINT_NAME).exists():
@@ -508,12 +479,7 @@ class Trainer:
         images = batch["image"].contiguous(memory_format=torch.channels_last)
         with autocast(dev, self.amp_dtype):
             out = model(images)
-        losses = (
-            loss_fn(out, batch)
-            if loss_fn is not None
-            else default_loss(out, batch, self.cfg.optim.loss, self.cfg.optim.pa_weight)
-        )
-        loss = losses["loss"].float()
+        loss = loss_fn(out, batch)["loss"].float()
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         if self.cfg.optim.grad_clip is not None:

@@ -14,18 +14,11 @@ from typing import Any
 
 import handzoo
 
-_DEFAULTS = {
-    "stages": ["resnet50", "resnet50", "resnet34"],
-    "embed_sizes": None,
-    "image_size": 128,
-    "head": "direct",
-    "head_cfg": None,
-    "backbone_pretrained": False,
-}
+DEFAULT_STAGES = ("resnet50", "resnet50", "resnet34")
 
 
 def _chained(
-    stages: list[str] | None = None,
+    stages: list[str] | tuple[str, ...] = DEFAULT_STAGES,
     embed_sizes: list[int] | None = None,
     image_size: int = 128,
     head: str = "direct",
@@ -36,7 +29,7 @@ def _chained(
     from handzoo_chained.chained import build_chained
 
     return build_chained(
-        stages=stages or _DEFAULTS["stages"],
+        stages=list(stages),
         embed_sizes=embed_sizes,
         image_size=image_size,
         head=head,
@@ -51,6 +44,5 @@ def register_models(register):
         "chained-r50-r50-r34",
         _chained,
         description="2×ResNet50 + ResNet34 chained encoders, one loss (the seed's pipelined ResNets)",
-        default_cfg={k: (list(v) if isinstance(v, list) else v) for k, v in _DEFAULTS.items()},
         family="chained",
     )

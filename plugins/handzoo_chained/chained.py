@@ -19,8 +19,9 @@ channels): a ResNet's last map has stride 32, so at 128 px it is 4×4, i.e. 48
 numbers after the projection, fewer than the 63 outputs; the pooled embedding
 keeps all C_k channels and the linear map learns the layout the next stage sees.
 
-The loss is the head's (joint L1 for ``direct``), backpropagated through every
-stage, as in the report. Gradients reach every stage; nothing is frozen.
+The loss is the run's joint loss (``optim.loss``; L1 in the seed's recipe) plus
+any terms of the head, backpropagated through every stage, as in the report.
+Gradients reach every stage; nothing is frozen.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from handzoo.model import head_extra_loss_weights, head_extra_losses, part_metadata
 from handzoo.output import HandOutput
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -94,9 +96,8 @@ class ChainedEncoder(nn.Module):
             "std": tuple(prep.get("std", IMAGENET_STD)),
             "input_size": (3, image_size, image_size),
         }
-        metadata = getattr(head, "handzoo_metadata", None)
-        if metadata:
-            self.handzoo_metadata = dict(metadata)
+        self.handzoo_metadata = {"stages": [getattr(s, "arch", type(s).__name__) for s in stages]}
+        self.handzoo_metadata.update(part_metadata(head))
 
     def forward(self, images: torch.Tensor) -> HandOutput:
         """images (B,3,H,W) normalised -> HandOutput with joints3d (B,21,3) metres, root-relative."""
@@ -105,13 +106,12 @@ class ChainedEncoder(nn.Module):
             x = bridge(stage(x))
         return self.head(self.stages[-1](x))
 
-    def compute_loss(self, output: HandOutput, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """The head's loss when it has one, else the seed's joint L1 (root-relative, metres)."""
-        head_loss = getattr(self.head, "compute_loss", None)
-        if head_loss is not None:
-            return head_loss(output, batch)
-        gt = batch["joints3d"].to(output.joints3d.dtype)
-        return {"loss": (output.joints3d - (gt - gt[:, :1])).abs().mean()}
+    def extra_loss_weights(self) -> dict[str, float]:
+        """The head's own loss terms; the run's joint loss trains every stage through it."""
+        return head_extra_loss_weights(self.head)
+
+    def extra_losses(self, output: HandOutput, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        return head_extra_losses(self.head, output, batch)
 
 
 def build_chained(

@@ -18,21 +18,6 @@ from typing import Any
 
 import handzoo
 
-_DATASET_DEFAULTS = {
-    "split": "train",
-    "image_size": 128,
-    "augment": None,
-    "augment_cfg": None,
-    "val_fraction": 0.1,
-    "val_seed": 0,
-    "versions": None,
-    "load_verts": False,
-    "image_cache": False,
-    "on_bad_image": "raise",
-    "return_raw": False,
-    "seed": None,
-}
-
 
 def freihand(
     root: str | Path | None = None,
@@ -81,7 +66,8 @@ def freihand(
 
 def synthetic(
     num: int | None = None,
-    seed: int | None = None,
+    generator_seed: int | None = None,
+    num_eval: int | None = None,
     split: str = "train",
     image_size: int = 128,
     augment: str | Sequence[Any] | None = None,
@@ -94,16 +80,19 @@ def synthetic(
     image_cache: bool = False,
     on_bad_image: str = "raise",
     return_raw: bool = False,
-    augment_seed: int | None = None,
+    seed: int | None = None,
 ):
     """Synthetic hands in FreiHAND layout, generated once into $HANDZOO_HOME (no download).
 
-    ``num`` and ``seed`` select the generated set (the generator's defaults
-    when None); ``augment_seed`` is the dataset's ``seed`` option.
+    ``num``, ``num_eval`` and ``generator_seed`` choose the generated set (the
+    generator's defaults when None; ``--set data.options.generator_seed=N`` on the command
+    line); ``seed`` seeds the augmentation only, as for ``freihand``, so a
+    run's ``--seed`` never regenerates the images.
     """
     from handzoo.data.synthetic import ensure_synthetic
 
-    gen_kwargs = {k: v for k, v in {"num": num, "seed": seed}.items() if v is not None}
+    chosen = {"num": num, "seed": generator_seed, "num_eval": num_eval}
+    gen_kwargs = {k: v for k, v in chosen.items() if v is not None}
     root = ensure_synthetic(**gen_kwargs)
     return freihand(
         root,
@@ -119,7 +108,7 @@ def synthetic(
         image_cache=image_cache,
         on_bad_image=on_bad_image,
         return_raw=return_raw,
-        seed=augment_seed,
+        seed=seed,
     )
 
 
@@ -146,9 +135,8 @@ _AUGMENTERS = {
 
 @handzoo.hookimpl
 def register_datasets(register):
-    register("freihand", freihand, default_cfg={"root": None, **_DATASET_DEFAULTS})
-    synth_defaults = {k: v for k, v in _DATASET_DEFAULTS.items() if k not in ("versions", "seed")}
-    register("synthetic", synthetic, default_cfg={"num": None, "seed": None, **synth_defaults})
+    register("freihand", freihand)
+    register("synthetic", synthetic)
 
 
 @handzoo.hookimpl

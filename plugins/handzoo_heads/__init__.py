@@ -19,6 +19,5 @@ def register_heads(register):
     register(
         "direct",
         _direct,
-        default_cfg={"num_joints": 21, "output_scale": 0.1, "dropout": 0.0},
         outputs=["joints3d"],
     )

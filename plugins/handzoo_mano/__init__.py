@@ -29,8 +29,7 @@ _EXPORTS = {
     "KinematicHand": "handzoo_mano.kinematic",
     "HandLayerOutput": "handzoo_mano.chain",
     "ManoHead": "handzoo_mano.head",
-    "ManoHandModel": "handzoo_mano.model",
-    "mano_losses": "handzoo_mano.losses",
+    "mano_terms": "handzoo_mano.losses",
     "load_mano_file": "handzoo_mano.loading",
     "find_mano_file": "handzoo_mano.loading",
     "create_hand_layer": "handzoo_mano.hand_layer",
@@ -38,25 +37,6 @@ _EXPORTS = {
 }
 
 __all__ = sorted(_EXPORTS)
-
-_HEAD_DEFAULTS = {
-    "pose_repr": "rot6d",
-    "ncomps": 12,
-    "hidden": 512,
-    "dropout": 0.0,
-    "hand_model": "auto",
-    "mano_dir": None,
-    "side": "right",
-    "flat_hand_mean": False,
-    "loss_weights": None,
-}
-_MODEL_DEFAULTS = {
-    "image_size": 128,
-    "backbone_pretrained": False,
-    "backbone_weights": None,
-    "head_cfg": None,
-}
-
 
 def __getattr__(name: str) -> Any:
     if name in _EXPORTS:
@@ -113,7 +93,6 @@ def register_heads(register):
     register(
         "mano",
         _mano_head,
-        default_cfg=dict(_HEAD_DEFAULTS),
         outputs=["joints3d", "mano_pose", "mano_shape", "vertices (with MANO files)"],
     )
 
@@ -125,6 +104,5 @@ def register_models(register):
             f"{arch}-mano",
             _model_factory(arch),
             description=f"{arch} + MANO head (pose, shape; mesh with the licensed MANO files)",
-            default_cfg=dict(_MODEL_DEFAULTS),
             family="mano",
         )

@@ -7,10 +7,10 @@ import logging
 import torch
 from torch import nn
 
-from handzoo.errors import UsageError
+from handzoo.errors import ConfigError, UsageError
 from handzoo.output import HandOutput
 from handzoo_mano.hand_layer import create_hand_layer
-from handzoo_mano.losses import mano_losses
+from handzoo_mano.losses import DEFAULT_WEIGHTS, mano_terms
 from handzoo_mano.rotations import matrix_to_axis_angle, rot6d_to_matrix
 
 logger = logging.getLogger("handzoo")
@@ -71,7 +71,13 @@ class ManoHead(nn.Module):
         self.pose_repr = pose_repr
         self.hand_model_kind = self.layer.model_kind
         self.handzoo_metadata = {"hand_model": self.hand_model_kind, "pose_repr": pose_repr}
-        self.loss_weights = dict(loss_weights or {})
+        unknown = sorted(set(loss_weights or {}) - set(DEFAULT_WEIGHTS))
+        if unknown:
+            raise ConfigError(
+                f"loss_weights names {', '.join(map(repr, unknown))}; the MANO head's terms are "
+                f"{', '.join(DEFAULT_WEIGHTS)} (the joint loss is the run's optim.loss)"
+            )
+        self.loss_weights = {**DEFAULT_WEIGHTS, **(loss_weights or {})}
 
         self.orient_dim = 6 if pose_repr == "rot6d" else 3
         self.pose_dim = {"rot6d": 15 * 6, "axis_angle": 45, "pca": ncomps}[pose_repr]
@@ -117,8 +123,10 @@ class ManoHead(nn.Module):
             mano_shape=betas,
         )
 
-    def compute_loss(self, output: HandOutput, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """Weighted loss terms (see :mod:`handzoo_mano.losses`); key ``loss`` is the total."""
-        return mano_losses(
-            output, batch, self.loss_weights, use_mano_params=self.hand_model_kind == "mano"
-        )
+    def extra_loss_weights(self) -> dict[str, float]:
+        """The head's loss terms and weights (see :mod:`handzoo_mano.losses`), added to the joint loss."""
+        return dict(self.loss_weights)
+
+    def extra_losses(self, output: HandOutput, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Unweighted terms; the MANO parameters supervise only the real MANO layer's output."""
+        return mano_terms(output, batch, use_mano_params=self.hand_model_kind == "mano")

@@ -1,9 +1,9 @@
-"""Training losses of MANO-head models.
+"""The loss terms a MANO head adds to the run's joint loss (see :mod:`handzoo.losses`).
 
-Every term is a mean, so weights do not depend on the batch size. Lengths are
-metres, rotations radians. Terms:
+The joint loss itself is the run's configured one (``optim.loss``); these are
+the head's own terms. Every term is a mean, so weights do not depend on the
+batch size. Lengths are metres, rotations radians. Terms:
 
-* ``joints``: L1 between predicted and ground-truth root-relative joints (the seed's loss);
 * ``verts``: L1 between vertices, root-relative like the joints, when the batch
   has ``verts`` and the model gives vertices (real MANO only);
 * ``pose_prior``: mean squared axis-angle of the 15 finger joints (keeps poses small);
@@ -23,7 +23,6 @@ from handzoo.output import HandOutput
 from handzoo_mano.rotations import axis_angle_to_matrix
 
 DEFAULT_WEIGHTS: dict[str, float] = {
-    "joints": 1.0,
     "verts": 1.0,
     "pose_prior": 1e-4,
     "shape_prior": 1e-4,
@@ -33,29 +32,25 @@ DEFAULT_WEIGHTS: dict[str, float] = {
 MANO_PARAMS = 61  # FreiHAND: 48 pose + 10 shape + 2 uv root + 1 scale
 
 
-def mano_losses(
-    output: HandOutput,
-    batch: dict[str, torch.Tensor],
-    weights: dict[str, float] | None = None,
-    use_mano_params: bool = True,
+def mano_terms(
+    output: HandOutput, batch: dict[str, torch.Tensor], use_mano_params: bool = True
 ) -> dict[str, torch.Tensor]:
-    """The loss terms and their weighted total.
+    """The unweighted terms for this batch (weights: :data:`DEFAULT_WEIGHTS`, overridable per head).
 
     Args:
         output: the model's prediction; ``joints3d`` (B,21,3) root-relative metres,
             optional ``vertices`` (B,778,3), ``mano_pose`` (B,48), ``mano_shape`` (B,10).
         batch: ``joints3d`` (B,21,3) metres, camera frame (made root-relative
-            here); optional ``verts`` (B,778,3) same frame, ``mano`` (B,61) or (B,1,61).
-        weights: overrides of :data:`DEFAULT_WEIGHTS`.
+            here); optional ``verts`` (B,778,3) same frame, ``mano`` (B,61) or (B,1,61)
+            and ``mano_valid`` (B,) bool (False: leave the sample out of the parameter terms).
         use_mano_params: whether ``mano`` in the batch supervises the parameters.
 
     Returns:
-        ``{"loss": weighted total, <term>: unweighted value, ...}``.
+        ``{<term>: unweighted scalar, ...}`` for the terms this batch supports.
     """
-    w = {**DEFAULT_WEIGHTS, **(weights or {})}
     gt_joints = batch["joints3d"].to(output.joints3d.dtype)
     root = gt_joints[:, :1]
-    terms: dict[str, torch.Tensor] = {"joints": (output.joints3d - (gt_joints - root)).abs().mean()}
+    terms: dict[str, torch.Tensor] = {}
     if output.vertices is not None and batch.get("verts") is not None:
         gt_verts = batch["verts"].to(output.vertices.dtype) - root
         terms["verts"] = (output.vertices - gt_verts).abs().mean()
@@ -68,13 +63,16 @@ def mano_losses(
         mano = mano.reshape(mano.shape[0], -1).to(output.mano_pose.dtype)
         if mano.shape[1] != MANO_PARAMS:
             raise ValueError(f"batch['mano'] has {mano.shape[1]} values per sample, expected {MANO_PARAMS}")
-        # Samples without a MANO fit (NaN rows) are left out of these two terms.
+        # Samples without a MANO fit (NaN rows) or whose fit an augmentation invalidated
+        # (``mano_valid`` False: a mirrored, now left, hand) are left out of these two terms.
         valid = torch.isfinite(mano).all(dim=1)
+        flags = batch.get("mano_valid")
+        if flags is not None:
+            valid = valid & torch.as_tensor(flags, device=valid.device).reshape(-1).bool()
         if valid.any():
             pred_r = axis_angle_to_matrix(output.mano_pose[valid].view(-1, 16, 3))
             gt_r = axis_angle_to_matrix(mano[valid, :48].view(-1, 16, 3))
             terms["mano_pose"] = (pred_r - gt_r).abs().mean()
             if output.mano_shape is not None:
                 terms["mano_shape"] = (output.mano_shape[valid] - mano[valid, 48:58]).abs().mean()
-    total = sum(w.get(name, 0.0) * value for name, value in terms.items())
-    return {"loss": total, **terms}
+    return terms

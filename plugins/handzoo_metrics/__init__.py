@@ -59,7 +59,6 @@ def register_metrics(register):
     register(
         "pa_mpjpe",
         _pa_mpjpe,
-        default_cfg={"allow_reflection": True},
         units="m",
         higher_is_better=False,
         report_key="pa_mpjpe_mm",
@@ -68,7 +67,6 @@ def register_metrics(register):
     register(
         "mpjpe",
         _mpjpe,
-        default_cfg={"root_relative": False, "root": 0},
         units="m",
         higher_is_better=False,
         report_key="mpjpe_mm",
@@ -77,7 +75,6 @@ def register_metrics(register):
     register(
         "auc_pa",
         _auc_pa,
-        default_cfg={"max_threshold": 0.05, "steps": 100},
         units="fraction",
         higher_is_better=True,
         report_key="auc_pa_0_50mm",

@@ -17,14 +17,6 @@ import handzoo
 
 RESNETS = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
 
-_MODEL_DEFAULTS = {
-    "head": "direct",
-    "image_size": 128,
-    "backbone_pretrained": False,
-    "backbone_weights": None,
-}
-
-
 def _model_factory(default_backbone: str | None):
     def build(
         backbone: str | None = default_backbone,
@@ -67,14 +59,12 @@ def register_backbones(register):
             arch,
             _backbone_factory(arch),
             description=f"timm {arch} trunk without its classifier",
-            default_cfg={"pretrained": False, "weights": None},
             family="resnet",
         )
     register(
         "timm/{arch}",
         _backbone_factory(None),
         description="any timm architecture as a feature extractor",
-        default_cfg={"pretrained": False, "weights": None},
         family="timm",
     )
 
@@ -86,13 +76,11 @@ def register_models(register):
             arch,
             _model_factory(arch),
             description=f"{arch} + direct 63-D joint regression (the seed report's model)",
-            default_cfg=dict(_MODEL_DEFAULTS),
             family="resnet",
         )
     register(
         "timm/{arch}",
         _model_factory(None),
         description="any timm architecture + the default (direct) head",
-        default_cfg=dict(_MODEL_DEFAULTS),
         family="timm",
     )
