@@ -288,8 +288,7 @@ def eval_command(
     import torch
 
     import handzoo
-    from handzoo.evaluation import per_joint_table, predict, score
-    from handzoo.metrics import summarize
+    from handzoo.evaluation import per_joint_table, predict, report, score
     from handzoo.runner.trainer import resolve_device
     from handzoo.weights import load_model_from_weights
 
@@ -335,7 +334,7 @@ def eval_command(
                 "predictions for the official server"
             )
         return
-    metrics = summarize(score(rows, dev))
+    metrics = report(score(rows, dev))
     metrics["num_samples"] = int(rows["gt"].shape[0])
     _print_metrics(console, f"{getattr(net, 'handzoo_name', model)} on {data}/{split}", metrics)
     if per_joint:

@@ -89,19 +89,62 @@ def predict(
 
 
 def score(rows: dict[str, torch.Tensor], device: torch.device | None = None) -> dict[str, torch.Tensor]:
-    """Per-sample metrics of predicted rows (see :func:`handzoo.metrics.per_sample_metrics`)."""
-    from handzoo.metrics import per_sample_metrics
+    """Per-sample values (N,) of every registered metric that applies to ``rows``, by metric name.
+
+    A metric's ``inputs`` metadata says what it compares: ``joints`` (the
+    default; ``pred``/``gt`` (N,21,3) root-relative metres) or ``vertices``
+    (``pred_verts``/``gt_verts`` (N,778,3), only when the model gives a mesh
+    and the split has one). First- and third-party metrics are computed alike,
+    so a registered metric appears in metrics.json, the leaderboard and the
+    model card.
+    """
+    from handzoo.plugins import get_registry
 
     if "gt" not in rows:
         raise ValueError("this split has no ground truth; write a submission instead of scoring it")
     dev = device or torch.device("cpu")
-    pv, gv = rows.get("pred_verts"), rows.get("gt_verts")
-    return per_sample_metrics(
-        rows["pred"].to(dev, torch.float64),
-        rows["gt"].to(dev, torch.float64),
-        None if pv is None else pv.to(dev, torch.float64),
-        None if gv is None else gv.to(dev, torch.float64),
-    )
+    inputs = {"joints": (rows["pred"], rows["gt"])}
+    if rows.get("pred_verts") is not None and rows.get("gt_verts") is not None:
+        inputs["vertices"] = (rows["pred_verts"], rows["gt_verts"])
+    out: dict[str, torch.Tensor] = {}
+    for entry in get_registry().entries("metric"):
+        pair = inputs.get(metric_inputs(entry))
+        if pair is None:
+            continue
+        values = entry.build(entry.name)(pair[0].to(dev, torch.float64), pair[1].to(dev, torch.float64))
+        values = torch.as_tensor(values, dtype=torch.float64, device=dev)
+        if values.shape != (len(pair[0]),):
+            raise ValueError(
+                f"metric {entry.name!r} (plugin {entry.plugin!r}) returned shape {tuple(values.shape)}; "
+                f"a metric gives one value per sample, ({len(pair[0])},)"
+            )
+        out[entry.name] = values
+    return out
+
+
+def metric_inputs(entry) -> str:
+    """'joints' or 'vertices': what a registered metric compares (its ``inputs`` metadata)."""
+    return "vertices" if str(entry.metadata.get("inputs", "joints")).startswith("vert") else "joints"
+
+
+def report(per_sample: dict[str, torch.Tensor]) -> dict[str, float]:
+    """Means in report units under each metric's ``report_key`` (metres become mm: ``*_mm`` keys).
+
+    A metric with ``units="m"`` is reported in millimetres; its key is its
+    ``report_key`` metadata, or ``<name>_mm`` (metres) / ``<name>`` (other units).
+    """
+    from handzoo.plugins import get_registry
+
+    registry = get_registry()
+    out: dict[str, float] = {}
+    for name, values in per_sample.items():
+        meta = registry.get("metric", name).metadata if ("metric", name) in registry else {}
+        metres = meta.get("units") == "m"
+        key = meta.get("report_key") or (f"{name}_mm" if metres else name)
+        if values.numel() == 0:
+            raise ValueError(f"{name}: no samples to summarise")
+        out[key] = float(values.to(torch.float64).mean()) * (1000.0 if metres else 1.0)
+    return out
 
 
 def per_joint_table(rows: dict[str, torch.Tensor]) -> list[tuple[str, float]]:

@@ -160,3 +160,19 @@ def test_cli_writes_json_html_and_png_and_refuses_bad_usage(runs, tmp_path):
     code, _, err = cli("leaderboard", "--runs", str(run_a), "--data", DATASET, "--split", "val",
                        "--format", "xml")
     assert code == 2 and "use one of table, markdown, csv, json" in err
+
+
+def test_every_metric_a_row_carries_gets_a_column(board):
+    """Registered metrics beyond the fixed columns (mesh metrics, plugins') are shown, not dropped."""
+    import copy
+
+    from handzoo.leaderboard.report import to_html
+
+    extra = copy.deepcopy(board)
+    for i, row in enumerate(extra.rows):
+        row.metrics["worst_joint_mm"] = 40.0 + i
+    table = list(csv.reader(io.StringIO(to_csv(extra))))
+    assert table[0] == [*KEYS, "worst_joint_mm"]
+    assert [float(r[-1]) for r in table[1:]] == [40.0, 41.0]
+    assert "worst_joint mm" in to_markdown(extra) and "<th>worst_joint mm</th>" in to_html(extra, png=b"")
+    assert json.loads(to_json(extra))["columns"][-1] == "worst_joint_mm"

@@ -53,6 +53,16 @@ class RandomHands(torch.utils.data.Dataset):
 @handzoo.hookimpl
 def register_datasets(register):
     register("randomhands", RandomHands)
+
+
+def _worst_joint():
+    """Largest per-joint error of each sample (metres): a third-party metric."""
+    return lambda pred, gt: torch.linalg.vector_norm(pred - gt, dim=-1).amax(dim=-1)
+
+
+@handzoo.hookimpl
+def register_metrics(register):
+    register("worst_joint", _worst_joint, units="m", inputs="joints")
 '''
 
 COMMON = [
@@ -109,8 +119,10 @@ def _weights(out: Path) -> dict[str, torch.Tensor]:
     return load_file(str(out / "model.safetensors"))
 
 
-def _pa_mpjpe_of_exported(out: Path) -> float:
+def _pa_mpjpe_of_exported(out: Path, worst: bool = False) -> float:
     """Val PA-MPJPE (mm) of the run's exported resnet18, evaluated here in one process.
+
+    ``worst``: the mean over samples of the largest joint error instead (mm), by numpy.
 
     Same precision and layout as the run's own evaluation: bf16 autocast on CPUs
     with native bf16, channels_last.
@@ -129,6 +141,9 @@ def _pa_mpjpe_of_exported(out: Path) -> float:
     with torch.no_grad(), autocast(cpu, amp_dtype_for(cpu, True)):
         pred = model(images.contiguous(memory_format=torch.channels_last)).joints3d.double()
     gt = torch.from_numpy(ds.joints3d).double()
+    if worst:
+        diff = pred.numpy() - (gt - gt[:, :1]).numpy()
+        return float(np.mean([max(np.sqrt((d**2).sum(-1))) for d in diff])) * 1000
     return float(pa_mpjpe(pred, gt - gt[:, :1]).mean()) * 1000
 
 
@@ -223,6 +238,18 @@ def test_run_writes_every_output_and_the_weights_reproduce_predictions(toy_env, 
     assert Image.open(out / "curves.png").size == (1000, 380)
     # Reloading the exported weights reproduces the reported metric.
     assert _pa_mpjpe_of_exported(out) == pytest.approx(metrics["pa_mpjpe_mm"], rel=1e-4)
+    # A third-party metric is computed like the first-party ones, and reported in the card too.
+    assert metrics["worst_joint_mm"] == pytest.approx(_pa_mpjpe_of_exported(out, worst=True), rel=1e-4)
+    assert "| worst_joint_mm |" in (out / "MODEL_CARD.md").read_text()
+    evaluate = ["eval", "--weights", str(out / "model.safetensors"), "--data", "randomhands"]
+    evaluate += ["--split", "val", "--device", "cpu", "--workers", "0", "--out", str(tmp_path / "m.json")]
+    cmd = [sys.executable, "-m", "handzoo", *evaluate]
+    shown = subprocess.run(cmd, env=toy_env, cwd=tmp_path, capture_output=True, text=True)
+    assert shown.returncode == 0, shown.stderr
+    assert "worst_joint_mm" in shown.stdout
+    assert json.loads((tmp_path / "m.json").read_text())["worst_joint_mm"] == pytest.approx(
+        metrics["worst_joint_mm"], rel=1e-3
+    )
 
 
 def test_existing_run_is_not_overwritten(toy_env, tmp_path):

@@ -4,7 +4,7 @@ Every model sees the same images at the same size (``image_size``, default:
 the first model's input size), each normalised with the model's own
 mean/std, and is scored by the functions behind ``handzoo eval``
 (:func:`handzoo.evaluation.predict`, :func:`~handzoo.evaluation.score`,
-:func:`handzoo.metrics.summarize`), so a row equals ``handzoo eval``'s numbers
+:func:`~handzoo.evaluation.report`), so a row equals ``handzoo eval``'s numbers
 for the same weights. Cost columns: params (millions), GFLOPs of one image at
 ``image_size`` (FLOPs = 2 x MACs, see :mod:`handzoo.zoo.publish`) and forward
 throughput in images per second at batch ``batch_size`` on the device.
@@ -188,8 +188,7 @@ def run_leaderboard(
         UsageError: no candidates, or a split without ground truth.
     """
     import handzoo
-    from handzoo.evaluation import predict, score
-    from handzoo.metrics import summarize
+    from handzoo.evaluation import predict, report, score
     from handzoo.runner.trainer import resolve_device
     from handzoo.weights import load_model_from_weights
     from handzoo.zoo.publish import count_params, measure_gflops
@@ -233,7 +232,7 @@ def run_leaderboard(
             raise UsageError(
                 f"{data}/{split} has no ground truth here; the leaderboard needs a labelled split"
             )
-        metrics = summarize(score(found, dev))
+        metrics = report(score(found, dev))
         num_samples = int(found["gt"].shape[0])
         speed = measure_throughput(net, size, batch_size, dev, seconds=bench_seconds, seed=seed)
         rows.append(

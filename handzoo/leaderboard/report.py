@@ -36,8 +36,26 @@ GFLOPS_NOTE = "GFLOPs: one image at the board's input size, FLOPs = 2 x multiply
 FORMATS = ("table", "markdown", "csv", "json")
 
 
-def _cells(row: Row) -> list[str]:
-    return [fmt.format(getattr(row, key)) for key, _, fmt in COLUMNS]
+# Metrics shown by the fixed columns (under other names there).
+_SHOWN_METRICS = {"pa_mpjpe_mm", "mpjpe_mm", "auc_pa_0_50mm", "num_samples"}
+
+
+def columns(board: Leaderboard) -> list[tuple[str, str, str]]:
+    """:data:`COLUMNS` plus one column per other metric the rows carry (mesh metrics, plugins' metrics)."""
+    extra: list[str] = []
+    for row in board.rows:
+        extra += [k for k in row.metrics if k not in _SHOWN_METRICS and k not in extra]
+    return [*COLUMNS, *((k, k.replace("_mm", " mm"), "{:.4g}") for k in extra)]
+
+
+def _value(row: Row, key: str) -> Any:
+    return getattr(row, key) if hasattr(row, key) else row.metrics.get(key)
+
+
+def _cells(row: Row, cols: list[tuple[str, str, str]] | None = None) -> list[str]:
+    return [
+        "-" if _value(row, key) is None else fmt.format(_value(row, key)) for key, _, fmt in (cols or COLUMNS)
+    ]
 
 
 def _context_lines(board: Leaderboard) -> list[tuple[str, str]]:
@@ -58,7 +76,7 @@ def _context_lines(board: Leaderboard) -> list[tuple[str, str]]:
 def to_json(board: Leaderboard) -> str:
     """Everything: context, environment, rows (keys as in :data:`COLUMNS` plus all metrics)."""
     payload = board.to_dict()
-    payload["columns"] = [key for key, _, _ in COLUMNS]
+    payload["columns"] = [key for key, _, _ in columns(board)]
     payload["gflops_convention"] = GFLOPS_NOTE
     return json.dumps(payload, indent=2) + "\n"
 
@@ -67,9 +85,10 @@ def to_csv(board: Leaderboard) -> str:
     """One header line of column keys, then one line per row (full precision)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow([key for key, _, _ in COLUMNS])
+    cols = columns(board)
+    writer.writerow([key for key, _, _ in cols])
     for row in board.rows:
-        writer.writerow([getattr(row, key) for key, _, _ in COLUMNS])
+        writer.writerow([_value(row, key) for key, _, _ in cols])
     return out.getvalue()
 
 
@@ -77,10 +96,11 @@ def to_markdown(board: Leaderboard) -> str:
     """A heading, the context as a list, the table and the GFLOPs convention."""
     lines = [f"## handzoo leaderboard: {board.dataset}/{board.split}", ""]
     lines += [f"- {k}: {v}" for k, v in _context_lines(board)]
-    lines += ["", "| " + " | ".join(label for _, label, _ in COLUMNS) + " |"]
-    lines.append("|" + "|".join("---:" if fmt != "{}" else "---" for _, _, fmt in COLUMNS) + "|")
+    cols = columns(board)
+    lines += ["", "| " + " | ".join(label for _, label, _ in cols) + " |"]
+    lines.append("|" + "|".join("---:" if fmt != "{}" else "---" for _, _, fmt in cols) + "|")
     for row in board.rows:
-        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in _cells(row)) + " |")
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in _cells(row, cols)) + " |")
     lines += ["", f"{GFLOPS_NOTE}. Ranked by PA-MPJPE (lower is better).", ""]
     return "\n".join(lines)
 
@@ -97,10 +117,11 @@ def rich_table(board: Leaderboard) -> Any:
         f"({env['cpu_cores']} cores); GPU: {env['gpu'] or 'none'}. {GFLOPS_NOTE}.",
         box=None,
     )
-    for _, label, fmt in COLUMNS:
+    cols = columns(board)
+    for _, label, fmt in cols:
         table.add_column(label, justify="left" if fmt == "{}" else "right", overflow="fold")
     for row in board.rows:
-        table.add_row(*_cells(row))
+        table.add_row(*_cells(row, cols))
     return table
 
 
@@ -160,9 +181,10 @@ def to_html(board: Leaderboard, png: bytes | None = None) -> str:
     """A self-contained page: context, the table and the scatter plot embedded as base64 PNG."""
     png = png if png is not None else scatter_png(board)
     esc = html.escape
-    head = "".join(f"<th>{esc(label)}</th>" for _, label, _ in COLUMNS)
+    cols = columns(board)
+    head = "".join(f"<th>{esc(label)}</th>" for _, label, _ in cols)
     body = "".join(
-        "<tr>" + "".join(f"<td>{esc(c)}</td>" for c in _cells(row)) + "</tr>\n" for row in board.rows
+        "<tr>" + "".join(f"<td>{esc(c)}</td>" for c in _cells(row, cols)) + "</tr>\n" for row in board.rows
     )
     context = "".join(f"<li><b>{esc(k)}</b>: {esc(v)}</li>" for k, v in _context_lines(board))
     image = base64.b64encode(png).decode("ascii")

@@ -515,7 +515,8 @@ class Trainer:
         return host
 
     def _validate(self, model, val_ds, baseline_shape: torch.Tensor) -> dict[str, float]:
-        from handzoo.metrics import pa_mpjpe, summarize
+        from handzoo.evaluation import report
+        from handzoo.metrics import pa_mpjpe
 
         rows = predict(
             model,
@@ -529,7 +530,7 @@ class Trainer:
         if rows is None:  # not rank 0
             return {}
         per_sample = score(rows, self.device)
-        metrics = summarize(per_sample)
+        metrics = report(per_sample)
         gt = rows["gt"].to(self.device, torch.float64)
         constant = baseline_shape.to(self.device, torch.float64).expand_as(gt)
         metrics["baseline_pa_mpjpe_mm"] = float(pa_mpjpe(constant, gt).mean()) * 1000.0

@@ -54,8 +54,8 @@ def _fscore(threshold: float = 0.005, aligned: bool = True) -> MetricFn:
 
 @handzoo.hookimpl
 def register_metrics(register):
-    joints = {"inputs": "joints (N,21,3) m", "per_sample": True}
-    verts = {"inputs": "vertices (N,778,3) m", "per_sample": True}
+    joints = {"inputs": "joints"}  # (N,21,3) metres, root-relative
+    verts = {"inputs": "vertices"}  # (N,778,3) metres
     register(
         "pa_mpjpe",
         _pa_mpjpe,
