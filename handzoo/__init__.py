@@ -30,6 +30,8 @@ from handzoo.output import HandOutput
 from handzoo.plugins import get_registry
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import torch
 
     from handzoo.inference.predictor import Predictor
@@ -95,11 +97,16 @@ def list_losses(pattern: str | list[str] = "*") -> list[str]:
     return get_registry().names("loss", pattern)
 
 
-def create_model(name: str, pretrained: bool = False, **overrides: Any) -> torch.nn.Module:
-    """Build a registered model (see :func:`handzoo.builder.create_model`)."""
+def create_model(
+    name: str | None = None, pretrained: bool = False, weights: str | Path | None = None, **overrides: Any
+) -> torch.nn.Module:
+    """Build a registered model, with published (``pretrained``/``NAME:TAG``) or given ``weights``.
+
+    See :func:`handzoo.builder.create_model`: the one place that composes models and loads weights.
+    """
     from handzoo.builder import create_model as _create_model
 
-    return _create_model(name, pretrained=pretrained, **overrides)
+    return _create_model(name, pretrained=pretrained, weights=weights, **overrides)
 
 
 def create_backbone(name: str, **overrides: Any) -> torch.nn.Module:

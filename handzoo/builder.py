@@ -1,13 +1,38 @@
-"""Build registered objects from names and keyword overrides, with clear errors."""
+"""The one place that builds registered objects and loads weights into models.
+
+``create_model(name, pretrained=False, weights=None, **overrides)`` composes a
+model and, when asked, loads weights from (in this order of resolution):
+
+* ``pretrained=True`` or ``name="NAME:TAG"``: the catalogue's published weights
+  (downloaded and verified by :mod:`handzoo.zoo.hub`);
+* ``weights=`` a local ``.safetensors`` path or ``file://`` URL (used in place,
+  so a local file always works offline), an ``http(s)://`` or ``hf://`` URL
+  (downloaded into the cache; verified by the catalogue's sha256 when the URL
+  is listed there), or a zoo tag (``weights="freihand"``).
+
+A weight file written by handzoo rebuilds its own architecture (options and
+input size from its header), and what the model was built with
+(``handzoo_metadata``, e.g. the hand layer) must match what the file records.
+The CLI, :class:`handzoo.Predictor`, the leaderboard, ``eval``, ``publish``
+and ``run --init`` all come through here. The hub only downloads and
+verifies; :mod:`handzoo.weights` only reads and writes files.
+"""
 
 from __future__ import annotations
 
 import inspect
-from typing import Any
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlparse
 
-from handzoo.errors import ConfigError
+from handzoo.errors import ConfigError, UsageError
 from handzoo.plugins import get_registry
 from handzoo.registry import Entry
+from handzoo.zoo.schema import parse_ref
+
+if TYPE_CHECKING:
+    import torch
 
 
 def accepted_options(entry: Entry) -> list[str] | None:
@@ -43,29 +68,201 @@ def checked_build(kind: str, name: str, *args: Any, **overrides: Any) -> Any:
     return entry.factory(*args, **kwargs)
 
 
-def create_model(name: str, pretrained: bool = False, **overrides: Any):
-    """Build a registered model.
+# ----------------------------------------------------------------------------- weight sources
+def _is_url(text: str) -> bool:
+    return urlparse(text).scheme in ("http", "https", "hf", "file")
+
+
+def _is_local(weights: str | Path) -> bool:
+    """A file path rather than a zoo tag: a Path, an existing file, or text with a separator or suffix."""
+    if isinstance(weights, Path):
+        return True
+    text = str(weights)
+    if _is_url(text):
+        return False
+    return Path(text).expanduser().exists() or "/" in text or "\\" in text or text.endswith(".safetensors")
+
+
+def resolve_weights(
+    name: str | None, weights: str | Path | None, pretrained: bool
+) -> tuple[Path | None, str]:
+    """(verified local path or None, a label such as ``resnet18:freihand`` or the file path)."""
+    from handzoo.zoo import hub
+
+    if weights is not None and pretrained:
+        raise UsageError("pass either weights=... or pretrained=True, not both")
+    tag = None
+    if name is not None:
+        name, tag = parse_ref(name)
+    if weights is None and (pretrained or tag is not None):
+        if name is None:
+            raise UsageError("pretrained=True needs a model name")
+        get_registry().get("model", name)  # an unknown name fails with suggestions before any download
+        entry, path = hub.pull(f"{name}:{tag}" if tag else name)
+        return path, f"{name}:{entry.tag}"
+    if weights is None:
+        return None, ""
+    text = str(weights)
+    if _is_local(weights):
+        return Path(text).expanduser(), text
+    if _is_url(text):
+        parsed = urlparse(text)
+        if parsed.scheme == "file":
+            return Path(unquote(parsed.path)), text
+        known = hub.entry_for_url(text)
+        return hub.fetch(text, known.sha256 if known else None, size=known.size if known else None), text
+    if name is None:
+        raise UsageError(f"weights={text!r} looks like a zoo tag; give the model name too (NAME:{text})")
+    get_registry().get("model", name)
+    entry, path = hub.pull(f"{name}:{text}")
+    return path, f"{name}:{entry.tag}"
+
+
+# ----------------------------------------------------------------------------- models
+def create_model(
+    name: str | None = None,
+    pretrained: bool = False,
+    weights: str | Path | None = None,
+    **overrides: Any,
+) -> torch.nn.Module:
+    """Build a registered model, optionally with weights.
 
     Args:
-        name: a registered model name (``handzoo list models``) or a template
-            match such as ``timm/convnext_tiny``.
-        pretrained: load published handzoo weights for ``name`` (or ``NAME:TAG``)
-            from the zoo, downloaded and verified by :mod:`handzoo.zoo.hub`.
+        name: a registered model name (``handzoo list models``), a template
+            match such as ``timm/convnext_tiny``, or ``NAME:TAG`` for published
+            weights. May be None when ``weights`` is a handzoo weight file
+            (its header names the model).
+        pretrained: load the catalogue's published weights for ``name``.
+        weights: a ``.safetensors`` path, a ``file://``, ``http(s)://`` or
+            ``hf://`` URL, or a zoo tag of ``name``.
         **overrides: options of the model's factory (e.g. ``head="mano"``,
-            ``backbone_pretrained=True``, ``backbone_weights="resnet101.pth"``).
+            ``image_size=64``); with weights they change the recorded architecture.
 
     Returns:
         An ``nn.Module`` mapping normalised images (B,3,H,W) to a
         :class:`handzoo.HandOutput` whose ``joints3d`` is (B,21,3) metres,
-        root-relative, canonical order.
-    """
-    if pretrained:  # ``name`` may be NAME:TAG; the hub verifies the download's sha256
-        from handzoo.zoo.hub import load_pretrained
+        root-relative, canonical order. ``handzoo_name`` is the model name and,
+        with weights, ``handzoo_weights`` says which.
 
-        return load_pretrained(name, **overrides)
-    model = checked_build("model", name, **overrides)
-    model.handzoo_name = name
+    Raises:
+        UnknownNameError: an unregistered name (with the closest names).
+        UsageError: weights that do not fit the model (shapes, keys, or a
+            different ``handzoo_metadata``, e.g. another hand layer).
+    """
+    path, label = resolve_weights(name, weights, pretrained)
+    if path is None:
+        if name is None:
+            raise UsageError("create_model needs a model name (or weights= a handzoo weight file)")
+        model = checked_build("model", name, **overrides)
+        model.handzoo_name = name
+        return model
+    from handzoo import weights as weight_files
+
+    meta = weight_files.read_metadata(path)
+    recorded, options = weight_files.model_options(meta, path)
+    model_name = parse_ref(name)[0] if name is not None else recorded
+    if model_name is None:
+        raise UsageError(f"{path} records no model name; pass the model name explicitly")
+    if recorded is not None and recorded != model_name:
+        raise UsageError(f"{path} holds weights of {recorded!r}, not {model_name!r}")
+    accepted = accepted_options(get_registry().get("model", model_name))
+    if accepted is not None:
+        options = {k: v for k, v in options.items() if k in accepted}
+    options.update(overrides)
+    model = checked_build("model", model_name, **options)
+    check_build(model, weight_files.build_record(meta, path), path)
+    load_tensors(model, weight_files.read_tensors(path), path)
+    model.handzoo_name = model_name
+    model.handzoo_weights = label
     return model
+
+
+def check_build(model: Any, recorded: dict[str, Any], source: str | Path, skip: tuple[str, ...] = ()) -> None:
+    """Refuse weights whose recorded ``build`` differs from what ``model`` was built with.
+
+    Only keys both sides know are compared (files from before the ``build``
+    field record nothing and pass).
+    """
+    from handzoo.model import part_metadata
+
+    built = part_metadata(model)
+    differ = {
+        k: (recorded[k], built[k])
+        for k in sorted(set(recorded) & set(built))
+        if k not in skip and json.dumps(recorded[k], sort_keys=True) != json.dumps(built[k], sort_keys=True)
+    }
+    if differ:
+        found = ", ".join(f"{k}={b!r}" for k, (_, b) in differ.items())
+        expected = ", ".join(f"{k}={r!r}" for k, (r, _) in differ.items())
+        hint = ""
+        if "hand_model" in differ:
+            hint = (
+                f"; build the model with head_cfg={{'hand_model': {differ['hand_model'][0]!r}}} "
+                "(or set/unset HANDZOO_MANO_DIR to match)"
+            )
+        raise UsageError(f"{source} was trained with {expected}, but this model is built with {found}{hint}")
+
+
+def load_tensors(
+    model: Any, tensors: dict[str, torch.Tensor], source: str | Path, skip_prefixes: tuple[str, ...] = ()
+) -> list[str]:
+    """Copy ``tensors`` into ``model``; every key and shape must match except under ``skip_prefixes``.
+
+    Returns the keys that were skipped (mismatched or missing ones under a
+    skipped prefix). A mismatch elsewhere is one line naming the missing,
+    unexpected and mis-shaped keys.
+    """
+    import torch
+
+    own = model.state_dict()
+    # safetensors stores a tensor shared by two names once; the model lists both
+    stored = {own[k].data_ptr() for k in own if k in tensors and own[k].numel()}
+    missing = [k for k in own if k not in tensors and not (own[k].numel() and own[k].data_ptr() in stored)]
+    unexpected = [k for k in tensors if k not in own]
+    shapes = [k for k in own if k in tensors and tuple(own[k].shape) != tuple(tensors[k].shape)]
+
+    def skipped(key: str) -> bool:
+        return any(key.startswith(p) for p in skip_prefixes)
+
+    bad = {
+        "missing": [k for k in missing if not skipped(k)],
+        "unexpected": [k for k in unexpected if not skipped(k)],
+        "shape": [
+            f"{k} {tuple(tensors[k].shape)} vs {tuple(own[k].shape)}" for k in shapes if not skipped(k)
+        ],
+    }
+    if any(bad.values()):
+        parts = [f"{len(v)} {what} (e.g. {', '.join(v[:3])})" for what, v in bad.items() if v]
+        raise UsageError(
+            f"{source} does not fit this model: {'; '.join(parts)}; was it exported for another model "
+            "or other options?"
+        )
+    load = {k: v for k, v in tensors.items() if k in own and k not in shapes}
+    with torch.no_grad():
+        result = model.load_state_dict(load, strict=False)
+    del result  # every key was checked above
+    return sorted({*[k for k in missing if skipped(k)], *[k for k in unexpected if skipped(k)], *shapes})
+
+
+def init_from(model: Any, ref: str | Path, head_swap: bool = False) -> tuple[str, list[str]]:
+    """Fine-tuning start: load ``ref`` (``NAME[:TAG]``, a URL or a path) into ``model`` before training.
+
+    Shapes must match; with ``head_swap`` the ``head.`` tensors may differ or be
+    missing (a new head trains from scratch) and the head's build record is
+    not compared. Returns (the source's label, the keys left at their fresh values).
+    """
+    from handzoo import weights as weight_files
+
+    if _is_local(ref) or _is_url(str(ref)):
+        path, label = resolve_weights(None, ref, False)
+    else:
+        path, label = resolve_weights(str(ref), None, True)
+    assert path is not None
+    meta = weight_files.read_metadata(path)
+    if not head_swap:
+        check_build(model, weight_files.build_record(meta, path), path)
+    left = load_tensors(model, weight_files.read_tensors(path), path, ("head.",) if head_swap else ())
+    return label, left
 
 
 def create_backbone(name: str, **overrides: Any):

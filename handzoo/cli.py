@@ -162,7 +162,13 @@ def run_command(
     checkpoint_every: int | None = typer.Option(
         None, "--checkpoint-every", min=1, help="Steps between checkpoints."
     ),
-    seed: int | None = typer.Option(None, "--seed", help="Random seed."),
+    seed: int | None = typer.Option(None, "--seed", help="Seed of training and augmentation."),
+    init: str | None = typer.Option(
+        None, "--init", help="Fine-tune from weights: NAME[:TAG] (published), a URL or a .safetensors path."
+    ),
+    init_head_swap: bool = typer.Option(
+        False, "--init-head-swap", help="With --init: let the head's tensors differ (a new head)."
+    ),
     config: str | None = typer.Option(None, "--config", help="Start from a config.yaml."),
     sets: list[str] = typer.Option([], "--set", help="Override any config key: --set optim.lr=3e-4."),
 ) -> None:
@@ -187,6 +193,8 @@ def run_command(
         "data.workers": workers,
         "run.checkpoint_every": checkpoint_every,
         "run.seed": seed,
+        "model.init": init,
+        "model.init_head_swap": init_head_swap or None,
     }
     out_dir = Path(out or Path("runs") / model.replace("/", "-"))
     console = _console()
@@ -290,10 +298,9 @@ def eval_command(
     import handzoo
     from handzoo.evaluation import per_joint_table, predict, report, score
     from handzoo.runner.trainer import resolve_device
-    from handzoo.weights import load_model_from_weights
 
     dev = resolve_device(device)
-    net = load_model_from_weights(weights, name=model) if weights else handzoo.create_model(model)
+    net = handzoo.create_model(model, weights=weights)
     net = net.to(dev).eval()
     kwargs = {
         "split": split,

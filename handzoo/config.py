@@ -2,7 +2,7 @@
 
 The configuration is flat and explicit: four sections, no inheritance::
 
-    model: {name, pretrained, options}
+    model: {name, pretrained, options, init, init_head_swap}
     data:  {name, root, image_size, augment, augment_cfg, batch_size, workers, val_fraction,
             image_cache, options}
     optim: {name, lr, weight_decay, loss, loss_cfg, loss_terms, schedule, warmup_steps,
@@ -40,6 +40,10 @@ class ModelConfig(_Section):
     name: str = "resnet101"
     pretrained: bool = False
     options: dict[str, Any] = Field(default_factory=dict)
+    # Fine-tune from published or local weights: NAME[:TAG], a URL or a .safetensors path.
+    init: str | None = None
+    # With init: the head's tensors may differ (a new head starts from scratch).
+    init_head_swap: bool = False
 
 
 class DataConfig(_Section):

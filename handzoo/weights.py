@@ -1,19 +1,33 @@
-"""Load exported weights (safetensors only: loading never executes pickled code).
+"""Weight files: safetensors only (loading never executes pickled code). Reads and writes, nothing else.
 
-A ``model.safetensors`` written by ``handzoo run`` carries in its header the
-model name and the fully resolved run config, so :func:`load_model_from_weights`
-rebuilds the exact architecture (options and input size) before loading.
+A ``model.safetensors`` written by ``handzoo run`` carries in its header
+(string keys and values, safetensors' rule):
+
+* ``model``: the registered model name; ``config``: the fully resolved run
+  config (JSON), whose ``model.options`` and ``data.image_size`` rebuild the
+  exact architecture;
+* ``build``: what the model was built with (its ``handzoo_metadata``, JSON:
+  the hand layer of a MANO head, a plugin's options that change what the
+  weights mean), checked when the file is loaded;
+* ``joint_order``, ``units``, ``input_size``, ``mean``, ``std``, ``metrics``,
+  ``handzoo_version``.
+
+Composing a model and loading weights into it is :func:`handzoo.create_model`'s
+job (:mod:`handzoo.builder`); downloading is :mod:`handzoo.zoo.hub`'s.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-
+from handzoo import joints
+from handzoo._version import __version__
 from handzoo.errors import DataError, UsageError
+
+if TYPE_CHECKING:
+    import torch
 
 
 def read_metadata(path: str | Path) -> dict[str, str]:
@@ -32,54 +46,79 @@ def read_metadata(path: str | Path) -> dict[str, str]:
         raise DataError(f"{path}: not a readable safetensors file ({exc})") from exc
 
 
-def model_options(metadata: dict[str, str]) -> tuple[str | None, dict[str, Any]]:
+def _json_field(metadata: dict[str, str], key: str, path: str | Path, default: Any) -> Any:
+    if key not in metadata:
+        return default
+    try:
+        return json.loads(metadata[key])
+    except (TypeError, ValueError) as exc:
+        raise DataError(
+            f"{path}: header field {key!r} is not valid JSON ({exc}); re-export the weights"
+        ) from exc
+
+
+def model_options(
+    metadata: dict[str, str], path: str | Path = "weights"
+) -> tuple[str | None, dict[str, Any]]:
     """(model name, create_model options) recorded by ``handzoo run``."""
     name = metadata.get("model")
     options: dict[str, Any] = {}
-    if "config" in metadata:
-        cfg = json.loads(metadata["config"])
-        options.update(cfg.get("model", {}).get("options", {}))
-        size = cfg.get("data", {}).get("image_size")
-        if size is not None:
-            options.setdefault("image_size", size)
+    cfg = _json_field(metadata, "config", path, {})
+    if not isinstance(cfg, dict):
+        raise DataError(f"{path}: header field 'config' is not a JSON object; re-export the weights")
+    model_cfg = cfg.get("model") or {}
+    options.update(model_cfg.get("options") or {} if isinstance(model_cfg, dict) else {})
+    size = (cfg.get("data") or {}).get("image_size") if isinstance(cfg.get("data"), dict) else None
+    if size is not None:
+        options.setdefault("image_size", size)
     return name, options
 
 
-def load_weights(model: torch.nn.Module, path: str | Path, strict: bool = True) -> torch.nn.Module:
-    """Load a safetensors file into ``model``; a mismatch names the missing/unexpected keys."""
-    from safetensors.torch import load_model
+def build_record(metadata: dict[str, str], path: str | Path = "weights") -> dict[str, Any]:
+    """What the weights' model was built with (the ``build`` header field), {} for older files."""
+    found = _json_field(metadata, "build", path, {})
+    if not isinstance(found, dict):
+        raise DataError(f"{path}: header field 'build' is not a JSON object; re-export the weights")
+    return found
+
+
+def weights_metadata(
+    model_name: str,
+    config: dict[str, Any],
+    preprocessing: dict[str, Any],
+    metrics: dict[str, Any],
+    build: dict[str, Any] | None = None,
+) -> dict[str, str]:
+    """String metadata for the safetensors header (see the module doc)."""
+    return {
+        "format": "pt",
+        "handzoo_version": __version__,
+        "model": model_name,
+        "config": json.dumps(config, sort_keys=True),
+        "build": json.dumps(build or {}, sort_keys=True),
+        "joint_order": json.dumps(list(joints.CANONICAL)),
+        "units": "metres, root-relative, camera axes",
+        "input_size": json.dumps(list(preprocessing["input_size"])),
+        "mean": json.dumps(list(preprocessing["mean"])),
+        "std": json.dumps(list(preprocessing["std"])),
+        "metrics": json.dumps(metrics, sort_keys=True),
+    }
+
+
+def export_weights(model: torch.nn.Module, path: str | Path, metadata: dict[str, str]) -> Path:
+    """Save ``model``'s state dict as safetensors (shared tensors de-duplicated), atomically."""
+    from safetensors.torch import save_model
+
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    save_model(model, str(tmp), metadata=metadata)
+    tmp.replace(path)
+    return path
+
+
+def read_tensors(path: str | Path) -> dict[str, torch.Tensor]:
+    """Every tensor of a safetensors file, on the CPU."""
+    from safetensors.torch import load_file
 
     read_metadata(path)  # clear errors for missing or non-safetensors files
-    try:
-        missing, unexpected = load_model(model, str(path), strict=False)
-    except RuntimeError as exc:  # shape mismatches
-        raise UsageError(f"{path} does not fit this model: {str(exc).splitlines()[0]}") from exc
-    if strict and (missing or unexpected):
-        raise UsageError(
-            f"{path} does not fit this model: {len(missing)} missing keys (e.g. {missing[:3]}), "
-            f"{len(unexpected)} unexpected (e.g. {unexpected[:3]}); was it exported for another model?"
-        )
-    return model
-
-
-def load_model_from_weights(
-    path: str | Path, name: str | None = None, **overrides: Any
-) -> torch.nn.Module:
-    """Rebuild the model recorded in ``path``'s metadata (or ``name``) and load the weights."""
-    import handzoo
-
-    recorded, options = model_options(read_metadata(path))
-    model_name = name or recorded
-    if model_name is None:
-        raise UsageError(f"{path} records no model name; pass the model name explicitly")
-    if name is not None and recorded is not None and name != recorded:
-        raise UsageError(f"{path} holds weights of {recorded!r}, not {name!r}")
-    from handzoo.builder import accepted_options
-    from handzoo.plugins import get_registry
-
-    accepted = accepted_options(get_registry().get("model", model_name))
-    if accepted is not None:
-        options = {k: v for k, v in options.items() if k in accepted}
-    options.update(overrides)
-    model = handzoo.create_model(model_name, **options)
-    return load_weights(model, path)
+    return load_file(str(path))

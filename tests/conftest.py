@@ -72,10 +72,11 @@ def export_random_weights(folder: Path, name: str = "resnet18", image_size: int 
     import torch
 
     import handzoo
-    from handzoo.runner.export import export_weights, weights_metadata
+    from handzoo.model import part_metadata
+    from handzoo.weights import export_weights, weights_metadata
 
     torch.manual_seed(0)
     model = handzoo.create_model(name, image_size=image_size).eval()
     cfg = {"model": {"name": name, "options": {}}, "data": {"image_size": image_size}}
-    meta = weights_metadata(name, cfg, model.preprocessing, {})
+    meta = weights_metadata(name, cfg, model.preprocessing, {}, part_metadata(model))
     return export_weights(model, Path(folder) / "model.safetensors", meta)

@@ -21,7 +21,6 @@ from handzoo.cli import main
 from handzoo.export_formats import export_model, read_export_metadata
 from handzoo.joints import CANONICAL
 from handzoo.output import HandOutput
-from handzoo.weights import load_model_from_weights
 from tests.conftest import export_random_weights
 
 SIZE = 64
@@ -34,7 +33,7 @@ def weights(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def reference(weights) -> nn.Module:
-    return load_model_from_weights(weights).eval()
+    return handzoo.create_model(weights=weights).eval()
 
 
 def _cli(capsys, *args: str) -> tuple[int, str, str]:

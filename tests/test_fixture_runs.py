@@ -45,9 +45,8 @@ def weights(tmp_path_factory):
 
 def _reference_pa_mm(weights, root, split):
     """Predictions of the exported model, scored by the independent per-sample reference."""
-    from handzoo.weights import load_model_from_weights
 
-    model = load_model_from_weights(weights).eval()
+    model = handzoo.create_model(weights=weights).eval()
     ds = handzoo.create_dataset(
         "freihand",
         root=str(root),

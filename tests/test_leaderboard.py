@@ -28,7 +28,6 @@ from handzoo.leaderboard import (
 )
 from handzoo.leaderboard.report import to_text
 from handzoo.metrics import pa_mpjpe
-from handzoo.weights import load_model_from_weights
 from handzoo.zoo.publish import publish_run
 from tests.test_publish import (
     DATASET,
@@ -111,7 +110,7 @@ def test_markdown_csv_and_table_carry_the_columns_and_the_context(runs, board):
     # An independent recomputation: one plain forward pass over the split, then PA-MPJPE.
     gt = HubHands("val").joints3d.double()
     for row, run in zip(sorted(board.rows, key=lambda r: r.weights != "a"), runs, strict=True):
-        pred = val_predictions(load_model_from_weights(run / "model.safetensors")).double()
+        pred = val_predictions(handzoo.create_model(weights=run / "model.safetensors")).double()
         assert row.pa_mpjpe_mm == pytest.approx(float(pa_mpjpe(pred, gt - gt[:, :1]).mean()) * 1000, rel=1e-5)
     assert board.rows[0].pa_mpjpe_mm <= board.rows[1].pa_mpjpe_mm
 

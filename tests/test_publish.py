@@ -272,7 +272,6 @@ def test_publish_cli_and_its_upload_error_path(run_dir, zoo_copy, tmp_path, monk
 
 def test_published_weights_pulled_over_http_predict_exactly_like_the_run(run_dir, zoo_copy, tmp_path,
                                                                           monkeypatch):
-    from handzoo.weights import load_model_from_weights
 
     served = tmp_path / "served"
     with serve_folder(served) as server:
@@ -290,7 +289,7 @@ def test_published_weights_pulled_over_http_predict_exactly_like_the_run(run_dir
         assert len(server.requests) == 1  # verified from the cache, no second download
     # The server is gone: the default weights of resnet18 still load from the verified cache.
     offline = handzoo.create_model("resnet18", pretrained=True)
-    reference = load_model_from_weights(run_dir / "model.safetensors")
+    reference = handzoo.create_model(weights=run_dir / "model.safetensors")
     expected = val_predictions(reference)
     assert torch.equal(val_predictions(model), expected)
     assert torch.equal(val_predictions(offline), expected)

@@ -227,7 +227,7 @@ def test_run_writes_every_output_and_the_weights_reproduce_predictions(toy_env, 
     assert metrics["num_samples"] == 48
     rows = _history(out)
     assert [r["step"] for r in rows if "loss" in r] == [1, 2, 3, 4, 5, 6]
-    from handzoo.runner.export import read_metadata
+    from handzoo.weights import read_metadata
 
     meta = read_metadata(out / "model.safetensors")
     assert meta["model"] == "resnet18" and json.loads(meta["input_size"]) == [3, 32, 32]

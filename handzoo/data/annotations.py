@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from handzoo.errors import DataError
+from handzoo.paths import freihand_cache_dir
 
 # Bump when parsing or validation changes, so old cache files are not reused.
 CACHE_FORMAT = 1
@@ -54,8 +55,7 @@ _WS = re.compile(r"[ \t\n\r]*")
 
 def cache_dir() -> Path:
     """``$HANDZOO_HOME/cache/freihand`` (``HANDZOO_HOME`` defaults to ``~/.cache/handzoo``)."""
-    home = os.environ.get("HANDZOO_HOME") or "~/.cache/handzoo"
-    return Path(home).expanduser() / "cache" / "freihand"
+    return freihand_cache_dir()
 
 
 def iter_json_list(text: str, name: str) -> Iterator[Any]:

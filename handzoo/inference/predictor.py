@@ -128,24 +128,21 @@ def build_model(
     model_or_name: str | torch.nn.Module, weights: str | Path | None = None, pretrained: bool = False
 ) -> tuple[torch.nn.Module, str]:
     """(model, name) from a registered name (+ safetensors weights or zoo weights) or a module."""
-    import handzoo
-    from handzoo.weights import load_model_from_weights, load_weights
+    from handzoo.builder import create_model, load_tensors, resolve_weights
+    from handzoo.weights import read_tensors
 
     if isinstance(model_or_name, torch.nn.Module):
         if pretrained:
             raise UsageError("pretrained=True needs a model name, not a module")
         model = model_or_name
         if weights is not None:
-            load_weights(model, weights)
+            path, _ = resolve_weights(None, weights, False)
+            assert path is not None
+            load_tensors(model, read_tensors(path), path)
         return model, str(getattr(model, "handzoo_name", type(model).__name__))
     if not isinstance(model_or_name, str):
         raise UsageError(f"expected a model name or an nn.Module, got {type(model_or_name).__name__}")
-    if weights is not None and pretrained:
-        raise UsageError("pass either weights (a model.safetensors) or pretrained=True, not both")
-    if weights is not None:
-        model = load_model_from_weights(weights, name=model_or_name)
-    else:
-        model = handzoo.create_model(model_or_name, pretrained=pretrained)
+    model = create_model(model_or_name, pretrained=pretrained, weights=weights)
     return model, str(getattr(model, "handzoo_name", model_or_name))
 
 

@@ -190,7 +190,6 @@ def run_leaderboard(
     import handzoo
     from handzoo.evaluation import predict, report, score
     from handzoo.runner.trainer import resolve_device
-    from handzoo.weights import load_model_from_weights
     from handzoo.zoo.publish import count_params, measure_gflops
 
     if not candidates:
@@ -201,7 +200,7 @@ def run_leaderboard(
     size = image_size
     num_samples = 0
     for cand in candidates:
-        net = load_model_from_weights(cand.path, name=cand.model)
+        net = handzoo.create_model(cand.model, weights=cand.path)
         prep = net.preprocessing
         size = size or int(prep["input_size"][-1])
         kwargs: dict[str, Any] = {

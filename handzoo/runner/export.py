@@ -1,52 +1,11 @@
-"""Exported weights (model.safetensors with metadata) and the model card."""
+"""The model card (MODEL_CARD.md) of a run; the weights file itself is :mod:`handzoo.weights`' job."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
-import torch
-
-from handzoo import joints
 from handzoo._version import __version__
-
-
-def weights_metadata(
-    model_name: str, config: dict[str, Any], preprocessing: dict[str, Any], metrics: dict[str, Any]
-) -> dict[str, str]:
-    """String metadata stored in the safetensors header (safetensors allows str -> str only)."""
-    return {
-        "format": "pt",
-        "handzoo_version": __version__,
-        "model": model_name,
-        "config": json.dumps(config, sort_keys=True),
-        "joint_order": json.dumps(list(joints.CANONICAL)),
-        "units": "metres, root-relative, camera axes",
-        "input_size": json.dumps(list(preprocessing["input_size"])),
-        "mean": json.dumps(list(preprocessing["mean"])),
-        "std": json.dumps(list(preprocessing["std"])),
-        "metrics": json.dumps(metrics, sort_keys=True),
-    }
-
-
-def export_weights(model: torch.nn.Module, path: str | Path, metadata: dict[str, str]) -> Path:
-    """Save ``model``'s state dict as safetensors (shared tensors de-duplicated, contiguous)."""
-    from safetensors.torch import save_model
-
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    save_model(model, str(tmp), metadata=metadata)
-    tmp.replace(path)
-    return path
-
-
-def read_metadata(path: str | Path) -> dict[str, str]:
-    """The header metadata of a safetensors file."""
-    from safetensors import safe_open
-
-    with safe_open(str(path), framework="pt") as f:
-        return dict(f.metadata() or {})
 
 
 def _describe_loss_terms(terms: dict[str, Any]) -> str:
@@ -105,9 +64,7 @@ def write_model_card(
         "",
         "```python",
         "import handzoo",
-        "from safetensors.torch import load_model",
-        f"model = handzoo.create_model({model_name!r})",
-        'load_model(model, "model.safetensors")',
+        'model = handzoo.create_model(weights="model.safetensors")  # rebuilt from the header, checked',
         "```",
         "",
     ]

@@ -35,9 +35,10 @@ from handzoo.losses import build_training_loss
 from handzoo.model import part_metadata
 from handzoo.runner import checkpoint as ckpt
 from handzoo.runner.baseline import procrustes_mean
-from handzoo.runner.export import export_weights, weights_metadata, write_model_card
+from handzoo.runner.export import write_model_card
 from handzoo.runner.plots import plot_curves
 from handzoo.runner.schedule import lr_factor
+from handzoo.weights import export_weights, weights_metadata
 
 log = logging.getLogger("handzoo")
 
@@ -246,6 +247,12 @@ class Trainer:
         built = part_metadata(model)
         if built:
             self.say("model built with " + ", ".join(f"{k}={v}" for k, v in built.items()))
+        if cfg.model.init and not self.resume:
+            from handzoo.builder import init_from
+
+            label, fresh = init_from(model, cfg.model.init, head_swap=cfg.model.init_head_swap)
+            kept = f"; left at their fresh values: {len(fresh)} ({', '.join(fresh[:4])})" if fresh else ""
+            self.say(f"initialised from {label}{kept}")
         preprocessing = dict(model.preprocessing)
         # channels_last: cuDNN's and oneDNN's fast convolution layout (CPU float32 ~1.15x too).
         model = model.to(memory_format=torch.channels_last)
@@ -604,7 +611,7 @@ class Trainer:
     def _export(self, model, preprocessing, metrics, seconds: float, steps: int) -> None:
         config = self.cfg.model_dump(mode="json")
         (self.out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-        meta = weights_metadata(self.cfg.model.name, config, preprocessing, metrics)
+        meta = weights_metadata(self.cfg.model.name, config, preprocessing, metrics, part_metadata(model))
         export_weights(model, self.out / "model.safetensors", meta)
         if self.history:
             baseline = metrics.get("baseline_pa_mpjpe_mm")

@@ -39,17 +39,14 @@ import urllib.request
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import unquote, urlparse
 
 from handzoo._version import __version__
 from handzoo.errors import HandzooError, UsageError
-from handzoo.zoo.schema import WeightEntry, Zoo, file_name_of
+from handzoo.paths import weights_cache_dir
+from handzoo.zoo.schema import WeightEntry, Zoo, file_name_of, parse_ref
 
-if TYPE_CHECKING:
-    import torch
-
-HOME_ENV = "HANDZOO_HOME"
 CHUNK_BYTES = 1 << 20
 DEFAULT_TIMEOUT = 30.0  # seconds without a byte before a connection counts as stalled
 DEFAULT_RETRIES = 3  # further attempts after the first, for transient errors only
@@ -77,17 +74,7 @@ class _Transient(Exception):
     """One attempt failed in a way another attempt may fix."""
 
 
-# ----------------------------------------------------------------------------- places
-def handzoo_home() -> Path:
-    """``$HANDZOO_HOME`` or ``~/.cache/handzoo``."""
-    return Path(os.environ.get(HOME_ENV) or Path.home() / ".cache" / "handzoo").expanduser()
-
-
-def weights_cache_dir() -> Path:
-    """Where downloaded weights live: ``$HANDZOO_HOME/weights``."""
-    return handzoo_home() / "weights"
-
-
+# ----------------------------------------------------------------------------- files
 def sha256_file(path: str | Path) -> str:
     """Hex sha256 of a file's bytes, read in 1 MiB chunks."""
     digest = hashlib.sha256()
@@ -120,7 +107,7 @@ def _local_path(url: str) -> Path | None:
 # ----------------------------------------------------------------------------- fetch
 def fetch(
     url: str,
-    sha256: str,
+    sha256: str | None,
     *,
     size: int | None = None,
     cache_dir: str | Path | None = None,
@@ -133,7 +120,8 @@ def fetch(
 
     Args:
         url: ``http(s)://``, ``file://``, ``hf://org/repo[@rev]/file`` or a local path.
-        sha256: the expected hex digest of the file's bytes.
+        sha256: the expected hex digest of the file's bytes; None for a URL no
+            catalogue lists (the download is then used unverified, with a warning).
         size: the expected size in bytes, when known (detects truncation
             when the server sends no ``Content-Length``).
         cache_dir: default ``$HANDZOO_HOME/weights``.
@@ -155,7 +143,8 @@ def fetch(
             raise DownloadError(
                 f"{url}: no such file; fix the weight url in the catalogue or publish the run again"
             )
-        verify_file(local, sha256, str(local))
+        if sha256 is not None:
+            verify_file(local, sha256, str(local))
         return local
     scheme = urlparse(url).scheme
     if scheme not in ("http", "https", "hf"):
@@ -167,7 +156,7 @@ def fetch(
     final = cache / file_name_of(url)
     with _file_lock(cache / ".locks" / f"{final.name}.lock"):
         if final.is_file():
-            if sha256_file(final) == sha256:
+            if sha256 is None or sha256_file(final) == sha256:
                 return final  # offline use: a verified cached file needs no network
             warnings.warn(
                 f"{final}: cached file does not match its sha256 any more; downloading it again",
@@ -180,7 +169,12 @@ def fetch(
         else:
             _http_download(url, part, size, timeout, retries, backoff, progress)
         found = sha256_file(part)
-        if found != sha256:
+        if sha256 is None:
+            warnings.warn(
+                f"{url}: no catalogue lists this URL, so its sha256 ({found[:16]}...) is not verified",
+                stacklevel=2,
+            )
+        elif found != sha256:
             part.unlink()
             raise IntegrityError(
                 f"{url}: the downloaded file's sha256 is {found[:16]}..., the catalogue expects "
@@ -400,16 +394,6 @@ def _hf_download(url: str, part: Path, timeout: float) -> None:
 
 
 # ----------------------------------------------------------------------------- the zoo
-def parse_ref(ref: str) -> tuple[str, str | None]:
-    """``NAME[:TAG]`` -> (model name, tag or None)."""
-    name, sep, tag = ref.rpartition(":")
-    if not sep:
-        return ref, None
-    if not name or not tag:
-        raise UsageError(f"{ref!r}: expected NAME or NAME:TAG, e.g. resnet101:freihand")
-    return name, tag
-
-
 def no_weights_message(name: str) -> str:
     return (
         f"no published handzoo weights for {name!r} yet; train them with `handzoo run {name}` "
@@ -443,20 +427,13 @@ def pull(ref: str, zoo: Zoo | None = None, **download: Any) -> tuple[WeightEntry
     return entry, fetch(entry.url, entry.sha256, size=entry.size, **download)
 
 
-def load_pretrained(ref: str, zoo: Zoo | None = None, **overrides: Any) -> torch.nn.Module:
-    """``create_model(NAME, pretrained=True)``: build NAME and load its verified zoo weights.
+def entry_for_url(url: str, zoo: Zoo | None = None) -> WeightEntry | None:
+    """The catalogue entry whose url is ``url`` (its sha256 then verifies the download), or None."""
+    from handzoo.zoo.catalogue import load_zoo
 
-    ``ref`` is ``NAME`` or ``NAME:TAG``. The architecture (options, input size)
-    is the one recorded in the weights' header; ``overrides`` change it.
-    Returns a model mapping normalised images (B,3,H,W) to a HandOutput with
-    ``joints3d`` (B,21,3), metres, root-relative, canonical order.
-    """
-    from handzoo.plugins import get_registry
-    from handzoo.weights import load_model_from_weights
-
-    name, _ = parse_ref(ref)
-    get_registry().get("model", name)  # an unknown name fails with suggestions before any download
-    entry, path = pull(ref, zoo)
-    model = load_model_from_weights(path, name=name, **overrides)
-    model.handzoo_weights = f"{name}:{entry.tag}"
-    return model
+    zoo = zoo or load_zoo()
+    for arch in zoo.architectures.values():
+        for entry in arch.weights:
+            if entry.url == url:
+                return entry
+    return None

@@ -195,7 +195,7 @@ def publish_run(
     Returns:
         A :class:`Published` with the file, the entry and the zoo file written.
     """
-    from handzoo.weights import load_model_from_weights
+    from handzoo.builder import create_model
 
     run_dir = Path(run_dir)
     meta, config, metrics, steps = _run_summary(run_dir)
@@ -207,7 +207,7 @@ def publish_run(
             f"(--name {recorded}), since `create_model({name!r}, pretrained=True)` builds {name!r}"
         )
     target = _writable_zoo(zoo_file)
-    model = load_model_from_weights(run_dir / "model.safetensors")
+    model = create_model(weights=run_dir / "model.safetensors")
     image_size = int(json.loads(meta["input_size"])[-1])
     params, gflops = count_params(model), measure_gflops(model, image_size)
     data_name = config.get("data", {}).get("name", "unknown")
@@ -400,7 +400,8 @@ def entry_drift(name: str, entry: WeightEntry, path: str | Path) -> list[str]:
     input size) from ``path`` and the model rebuilt from its header. Returns
     one line per mismatch; an empty list means the entry is accurate.
     """
-    from handzoo.weights import load_model_from_weights, read_metadata
+    from handzoo.builder import create_model
+    from handzoo.weights import read_metadata
     from handzoo.zoo.hub import sha256_file
 
     path = Path(path)
@@ -420,7 +421,7 @@ def entry_drift(name: str, entry: WeightEntry, path: str | Path) -> list[str]:
             f"{name}:{entry.tag}: input_size is {recorded_size} in the weights, "
             f"{entry.input_size} in the catalogue"
         )
-    model = load_model_from_weights(path, name=name)
+    model = create_model(name, weights=path)
     params = count_params(model)
     if entry.params != params:
         problems.append(f"{name}:{entry.tag}: params is {params}, the catalogue says {entry.params}")

@@ -60,6 +60,18 @@ class Recipe(_Strict):
         return {f"{sec}.{k}": v for sec in ("data", "optim", "run") for k, v in getattr(self, sec).items()}
 
 
+def parse_ref(ref: str) -> tuple[str, str | None]:
+    """``NAME[:TAG]`` -> (model name, tag or None)."""
+    from handzoo.errors import UsageError
+
+    name, sep, tag = ref.rpartition(":")
+    if not sep:
+        return ref, None
+    if not name or not tag:
+        raise UsageError(f"{ref!r}: expected NAME or NAME:TAG, e.g. resnet101:freihand")
+    return name, tag
+
+
 def file_name_of(url: str) -> str:
     """The last path component of a weight URL."""
     return urlparse(url).path.rstrip("/").rsplit("/", 1)[-1]

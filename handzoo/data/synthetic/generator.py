@@ -25,6 +25,7 @@ import numpy as np
 from handzoo.data import freihand_layout as layout
 from handzoo.data.synthetic.scene import sample_hand
 from handzoo.errors import UsageError
+from handzoo.paths import synthetic_home
 
 GENERATOR_VERSION = "synth2"
 """Bump whenever the pose prior, renderer or layout changes the output: cached
@@ -184,11 +185,6 @@ def _move_into_place(tmp: Path, out: Path, overwrite: bool) -> None:
         os.rename(tmp, out)  # also replaces an empty folder; fails if another run got there first
 
 
-def handzoo_home() -> Path:
-    """``$HANDZOO_HOME`` or ``~/.cache/handzoo``."""
-    return Path(os.environ.get("HANDZOO_HOME") or Path.home() / ".cache" / "handzoo").expanduser()
-
-
 def synthetic_root(num: int = DEFAULT_NUM, seed: int = 0, num_eval: int = DEFAULT_NUM_EVAL,
                    home: str | Path | None = None) -> Path:
     """Where :func:`ensure_synthetic` keeps a dataset:
@@ -197,7 +193,7 @@ def synthetic_root(num: int = DEFAULT_NUM, seed: int = 0, num_eval: int = DEFAUL
     name = f"{GENERATOR_VERSION}-n{num}-s{seed}"
     if num_eval != DEFAULT_NUM_EVAL:
         name += f"-e{num_eval}"
-    return (Path(home).expanduser() if home is not None else handzoo_home()) / "synthetic" / name
+    return (Path(home).expanduser() / "synthetic" if home is not None else synthetic_home()) / name
 
 
 def ensure_synthetic(
