@@ -1,7 +1,9 @@
-"""The plugin contract: markers and one hook per registry kind.
+"""The plugin contract: markers and one hook per registry kind (see :mod:`handzoo.interfaces`).
 
-Every hook receives ``register(name, factory, **metadata)`` and registers any
-number of entries through it; the return value is ignored. ``metadata`` may hold
+Every ``register_<kind>s`` hook receives ``register(name, factory, **metadata)``
+and registers any number of entries through it; the return value is ignored.
+``register_catalogues`` registers zoo.yaml files and ``register_commands``
+receives the CLI's typer app. ``metadata`` may hold
 ``description`` (one line; defaults to the first line of the factory's
 docstring), ``default_cfg`` (a dict of the factory's default keyword
 arguments) and anything else worth showing in ``handzoo list --json``.
@@ -45,6 +47,24 @@ def register_metrics(register):
 @hookspec
 def register_datasets(register):
     """Register datasets: ``factory(**cfg) -> torch.utils.data.Dataset``."""
+
+
+@hookspec
+def register_catalogues(register):
+    """Register zoo catalogues shipped beside the plugin's models: ``register(path_to_zoo_yaml)``.
+
+    Their architectures, recipes and weights join the core catalogue
+    (``handzoo zoo``, ``handzoo run`` recipes, ``pretrained=True``); a name the
+    core or an earlier plugin already defines is refused and reported.
+    """
+
+
+@hookspec
+def register_commands(app):
+    """Add ``handzoo`` subcommands to the typer ``app`` (``@app.command("name")``), as llm plugins do.
+
+    Called when the CLI starts; a name that is already a command is refused and reported.
+    """
 
 
 @hookspec

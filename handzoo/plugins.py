@@ -66,6 +66,8 @@ class PluginInfo:
     hooks: list[str] = field(default_factory=list)
     registered: dict[str, int] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
+    catalogues: list[str] = field(default_factory=list)
+    commands: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -94,6 +96,7 @@ class PluginHost:
         self.pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
         self.pm.add_hookspecs(hookspecs)
         self.plugins: dict[str, PluginInfo] = {}
+        self._apps: set[int] = set()
 
     # -- discovery -------------------------------------------------------------
     def load_entry_points(self, allowed: set[str] | None = None) -> None:
@@ -187,6 +190,17 @@ class PluginHost:
             return self._fail(info, f"invalid plugin: {_describe(exc)}")
 
         staged: list[tuple[str, str, Any, dict[str, Any]]] = []
+        catalogues: list[str] = []
+        impls = [i for i in self.pm.hook.register_catalogues.get_hookimpls() if i.plugin is obj]
+        for impl in impls:
+            info.hooks.append("register_catalogues")
+            try:
+                impl.function(register=lambda path, **_meta: catalogues.append(str(path)))
+            except Exception as exc:
+                self.pm.unregister(obj)
+                return self._fail(info, f"register_catalogues raised {_describe(exc)}")
+        if any(i.plugin is obj for i in self.pm.hook.register_commands.get_hookimpls()):
+            info.hooks.append("register_commands")  # called by the CLI with its app
         for hook_name, kind in HOOK_KINDS.items():
             impls = [i for i in getattr(self.pm.hook, hook_name).get_hookimpls() if i.plugin is obj]
             for impl in impls:
@@ -202,6 +216,7 @@ class PluginHost:
                     return self._fail(info, f"{hook_name} raised {_describe(exc)}")
 
         info.status = "loaded"
+        info.catalogues = catalogues
         for kind, reg_name, factory, meta in staged:
             try:
                 self.registry.register(kind, reg_name, factory, plugin=info.name, **meta)
@@ -212,6 +227,43 @@ class PluginHost:
             info.registered[kind] = info.registered.get(kind, 0) + 1
         self.plugins[info.name] = info
         return info
+
+    def add_commands(self, app: Any) -> None:
+        """Let every loaded plugin add ``handzoo`` subcommands to the typer ``app``.
+
+        A plugin that raises, or adds a name that is already a command, keeps
+        none of its commands; the reason is in its :attr:`PluginInfo.errors`.
+        """
+        if id(app) in self._apps:
+            return
+        self._apps.add(id(app))
+        for impl in self.pm.hook.register_commands.get_hookimpls():
+            info = next((i for i in self.plugins.values() if self.pm.get_plugin(i.name) is impl.plugin), None)
+            if info is None or info.status != "loaded":
+                continue
+            before = list(app.registered_commands)
+            taken = {_command_name(c) for c in before}
+            try:
+                impl.function(app=app)
+            except Exception as exc:
+                app.registered_commands[:] = before
+                self._note(info, f"register_commands raised {_describe(exc)}")
+                continue
+            added = app.registered_commands[len(before) :]
+            clash = sorted({_command_name(c) for c in added} & taken)
+            if clash:
+                app.registered_commands[:] = before
+                self._note(
+                    info,
+                    f"command {', '.join(map(repr, clash))} refused: it is already a handzoo command "
+                    "(rename it); none of this plugin's commands were added",
+                )
+                continue
+            info.commands = [_command_name(c) for c in added]
+
+    def _note(self, info: PluginInfo, message: str) -> None:
+        info.errors.append(message)
+        warnings.warn(f"plugin {info.name!r}: {message}", PluginWarning, stacklevel=3)
 
     def remove(self, name: str) -> None:
         """Unregister a plugin and every entry it registered."""
@@ -227,6 +279,14 @@ class PluginHost:
         self.plugins[info.name] = info
         warnings.warn(f"plugin {info.name!r} skipped: {message}", PluginWarning, stacklevel=3)
         return info
+
+
+def _command_name(command: Any) -> str:
+    """The name a typer command is called by (its explicit name or its function's, dashed)."""
+    if getattr(command, "name", None):
+        return str(command.name)
+    callback = getattr(command, "callback", None)
+    return getattr(callback, "__name__", "").replace("_", "-")
 
 
 _HOST: PluginHost | None = None

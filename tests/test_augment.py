@@ -4,17 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from handzoo_data.augment_params import PARAMS
+from handzoo_data.augmenters import BUILTIN, Flip, Rotate, Scale
 
-from handzoo.data.augment import (
-    BUILTIN,
-    DEFAULT_TRAIN_AUGMENT,
-    Flip,
-    Pipeline,
-    Rotate,
-    Scale,
-    build_pipeline,
-)
-from handzoo.data.augment_params import PARAMS
+from handzoo.data.augment import DEFAULT_TRAIN_AUGMENT, Pipeline, build_pipeline
 from handzoo.errors import ConfigError, UnknownNameError
 from handzoo.geometry import project, rotation_z
 from tests.freihand_fixture import draw_hand, random_hands

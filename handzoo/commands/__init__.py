@@ -1,5 +1,6 @@
-"""CLI commands that live in their own modules.
+"""The ``handzoo`` subcommands, one module per concern.
 
 Each module defines ``register(app)`` that adds its typer commands; the
-module is listed in :data:`handzoo.cli.COMMAND_MODULES`.
+modules are listed in :data:`handzoo.cli.COMMAND_MODULES`. Plugins add
+commands through the ``register_commands`` hook instead.
 """

@@ -95,7 +95,7 @@ def predict_command(
 
     from rich.progress import Progress
 
-    from handzoo.cli import _console
+    from handzoo.commands.console import console as _console
     from handzoo.inference.predictor import Predictor
 
     predictor = Predictor(
@@ -192,7 +192,7 @@ def export_command(
     if opset is not None and opset < MIN_OPSET:
         raise UsageError(f"--opset {opset}: the ONNX exporter writes opset {MIN_OPSET} or newer")
     _require_weights(weights, pretrained)
-    from handzoo.cli import _console
+    from handzoo.commands.console import console as _console
     from handzoo.inference.predictor import build_model
 
     net, name = build_model(model, weights, pretrained)

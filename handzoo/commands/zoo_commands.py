@@ -1,4 +1,4 @@
-"""``handzoo publish``, ``handzoo pull`` and ``handzoo leaderboard``.
+"""``handzoo zoo``, ``handzoo publish``, ``handzoo pull`` and ``handzoo leaderboard``.
 
 Imported when the CLI starts, so everything heavy (torch, timm, matplotlib)
 is imported inside the commands.
@@ -6,6 +6,7 @@ is imported inside the commands.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import typer
@@ -14,9 +15,40 @@ from handzoo.errors import UsageError
 
 
 def _console(stderr: bool = False):
-    from handzoo.cli import _console as console
+    from handzoo.commands.console import console
 
     return console(stderr=stderr)
+
+
+def zoo_command(
+    pattern: str = typer.Argument("*", help="fnmatch pattern over model names."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:
+    """List the catalogue (zoo.yaml or $HANDZOO_ZOO): architectures, recipes, references, weights."""
+    import fnmatch
+
+    from handzoo.zoo import load_zoo, zoo_source
+
+    zoo = load_zoo()
+    names = [n for n in zoo.architectures if fnmatch.fnmatchcase(n, pattern)]
+    if as_json:
+        typer.echo(json.dumps({n: zoo.architectures[n].model_dump(mode="json") for n in names}, indent=2))
+        return
+    from rich.table import Table
+
+    table = Table(box=None, title=f"handzoo catalogue ({zoo_source()})")
+    for col in ("model", "recipe", "reported PA-MPJPE", "weights", "source", "description"):
+        table.add_column(col, overflow="fold")
+    for n in names:
+        a = zoo.architectures[n]
+        refs = ", ".join(f"{r.value:g} mm ({r.source})" for r in a.references) or "-"
+        weights = ", ".join(w.tag for w in a.weights) or "-"
+        source = "core" if a.source == zoo_source() else f"plugin ({a.source})"
+        table.add_row(n, a.recipe or "-", refs, weights, source, a.description)
+    _console().print(table)
+
+
+# Commands defined in their own modules (each has ``register(app)``).
 
 
 def publish_command(
@@ -172,7 +204,8 @@ def leaderboard_command(
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``publish``, ``pull`` and ``leaderboard`` to the ``handzoo`` app."""
+    """Add ``zoo``, ``publish``, ``pull`` and ``leaderboard`` to the ``handzoo`` app."""
+    app.command("zoo")(zoo_command)
     app.command("publish")(publish_command)
     app.command("pull")(pull_command)
     app.command("leaderboard")(leaderboard_command)

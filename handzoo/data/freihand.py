@@ -317,6 +317,17 @@ class FreiHANDDataset(torch.utils.data.Dataset):
         """The unique sample id (row of the annotation files) of dataset item ``index``."""
         return int(self.files[index] % self.num_unique)
 
+    def labels(self) -> np.ndarray:
+        """(N,21,3) joints3d of the split's unique samples (metres, camera frame), no image decoded.
+
+        Raises:
+            DataError: for a split without 3D labels (an evaluation split without ground truth).
+        """
+        if self.xyz is None:
+            raise DataError(f"{self.root}: the {self.split} split has no 3D labels (no *_xyz.json)")
+        rows = np.unique(np.asarray(self.files) % self.num_unique)
+        return np.asarray(self.xyz, dtype=np.float64)[rows]
+
     def _rgb_file(self, file_index: int) -> str:
         # layout.rgb_path's name as a plain string: pathlib costs ~5 % of a sample's time
         return f"{self._rgb_dir}{os.sep}{file_index:08d}.jpg"

@@ -623,19 +623,16 @@ class Trainer:
 
 
 def _labels(dataset) -> np.ndarray:
-    """(N,21,3) joints of the split in metres, without decoding images where the dataset allows.
+    """(N,21,3) joints of the split in metres; without decoding images when the dataset gives labels.
 
-    FreiHAND-style datasets hold one label row per unique sample (``xyz``) and
-    map items to rows with ``annotation_index``; only the split's own rows are
-    used, so validation labels never leak into the baseline.
+    A :class:`handzoo.interfaces.LabelledDataset` (FreiHAND, synthetic) returns
+    its split's own rows, so validation labels never leak into the baseline;
+    any other dataset is read sample by sample (at most 2,000, evenly spread).
     """
-    xyz = getattr(dataset, "xyz", None)
-    if xyz is not None and hasattr(dataset, "annotation_index"):
-        rows = np.unique([dataset.annotation_index(i) for i in range(len(dataset))])
-        return np.asarray(xyz, dtype=np.float64)[rows]
-    labels = getattr(dataset, "joints3d", None)
-    if labels is not None and not callable(labels):
-        return np.asarray(labels, dtype=np.float64)
+    from handzoo.interfaces import LabelledDataset
+
+    if isinstance(dataset, LabelledDataset):
+        return np.asarray(dataset.labels(), dtype=np.float64)
     idx = np.linspace(0, len(dataset) - 1, num=min(len(dataset), 2000)).astype(int)
     return np.stack([np.asarray(dataset[int(i)]["joints3d"], dtype=np.float64) for i in idx])
 

@@ -1,7 +1,11 @@
 """Finding and loading the catalogue.
 
 Where the catalogue comes from, first match wins: ``HANDZOO_ZOO`` (a path or
-an http(s)/file URL), else the zoo.yaml shipped with handzoo.
+an http(s)/file URL), else the zoo.yaml shipped with handzoo. The catalogues
+plugins ship beside their models (hook ``register_catalogues``) join it:
+their recipes and architectures are added under their own names, each
+architecture's ``source`` says where it came from, and a name already
+defined is refused (the plugin's error in ``handzoo plugins``).
 """
 
 from __future__ import annotations
@@ -54,16 +58,60 @@ def parse_zoo(text: str, source: str = "zoo.yaml") -> Zoo:
 
 
 @lru_cache(maxsize=4)
-def _load_cached(source: str, mtime: float) -> Zoo:
-    return parse_zoo(_read_text(source), source)
+def _load_cached(source: str, mtime: float, plugin_files: tuple[tuple[str, str, float], ...]) -> Zoo:
+    zoo = parse_zoo(_read_text(source), source)
+    for arch in zoo.architectures.values():
+        arch.source = source
+    for plugin, path, _ in plugin_files:
+        _merge(zoo, plugin, path)
+    return zoo
 
 
-def load_zoo(source: str | None = None) -> Zoo:
-    """The validated catalogue (cached per source and modification time)."""
+def _merge(zoo: Zoo, plugin: str, path: str) -> None:
+    """Add a plugin's catalogue to ``zoo``; names already taken are refused and reported."""
+    from handzoo.plugins import get_host
+
+    info = get_host().plugins.get(plugin)
+    try:
+        extra = parse_zoo(_read_text(path), path)
+    except (ConfigError, UsageError, OSError) as exc:
+        if info is not None:
+            info.errors.append(f"catalogue {path}: {exc}")
+        return
+    for kind, mine, theirs in (("recipe", zoo.recipes, extra.recipes),
+                               ("architecture", zoo.architectures, extra.architectures)):
+        for name, value in theirs.items():
+            if name in mine:
+                where = getattr(mine[name], "source", None) or "the catalogue"
+                if info is not None:
+                    info.errors.append(f"catalogue {path}: {kind} {name!r} refused, {where} defines it")
+                continue
+            if kind == "architecture":
+                value.source = path
+            mine[name] = value
+
+
+def _plugin_catalogues() -> tuple[tuple[str, str, float], ...]:
+    from handzoo.plugins import get_host
+
+    found = []
+    for info in get_host().plugins.values():
+        if info.status == "loaded":
+            for path in info.catalogues:
+                p = Path(path)
+                found.append((info.name, path, p.stat().st_mtime if p.exists() else 0.0))
+    return tuple(found)
+
+
+def load_zoo(source: str | None = None, plugins: bool = True) -> Zoo:
+    """The validated catalogue with the plugins' catalogues (cached per source and modification time).
+
+    ``plugins=False`` reads the one file alone (what ``publish`` edits).
+    """
     src = source or zoo_source()
     path = Path(src.removeprefix("file://"))
     mtime = path.stat().st_mtime if not src.startswith("http") and path.exists() else 0.0
-    return _load_cached(src, mtime)
+    return _load_cached(src, mtime, _plugin_catalogues() if plugins else ()).model_copy(deep=True)
 
 
 def find_architecture(name: str, zoo: Zoo | None = None) -> Architecture | None:

@@ -136,6 +136,8 @@ class Architecture(_Strict):
     recipe: str | None = None
     references: list[Reference] = Field(default_factory=list)
     weights: list[WeightEntry] = Field(default_factory=list)
+    # Where the entry came from (the catalogue file or a plugin's); set on load, never written.
+    source: str | None = Field(None, exclude=True)
 
     def weight(self, tag: str | None = None) -> WeightEntry | None:
         """The entry with ``tag``, or the first (the default) when ``tag`` is None."""

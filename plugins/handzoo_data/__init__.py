@@ -4,7 +4,8 @@ Registers
 * datasets ``freihand`` (the official layout at ``root``) and ``synthetic``
   (the embedded generator's FreiHAND-layout folder, built on first use);
 * augmenters ``background``, ``rotate``, ``flip``, ``occlude``, ``color``,
-  ``scale`` (see :mod:`handzoo.data.augment`).
+  ``scale`` (:mod:`handzoo_data.augmenters`; the contract and the pipeline
+  are in :mod:`handzoo.data.augment`).
 
 Only pydantic parameter models are imported at registration; torch, OpenCV
 and the dataset code load when a dataset or augmenter is built.
@@ -114,7 +115,7 @@ def synthetic(
 
 def _augmenter_factory(name: str, description: str):
     def build(**params: Any):
-        from handzoo.data.augment import BUILTIN
+        from handzoo_data.augmenters import BUILTIN
 
         return BUILTIN[name](**params)
 
@@ -141,7 +142,7 @@ def register_datasets(register):
 
 @handzoo.hookimpl
 def register_augmenters(register):
-    from handzoo.data.augment_params import PARAMS
+    from handzoo_data.augment_params import PARAMS
 
     for name, description in _AUGMENTERS.items():
         defaults = PARAMS[name]().model_dump()

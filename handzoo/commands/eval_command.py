@@ -1,0 +1,146 @@
+"""``handzoo eval``: metrics of a model (or of a FreiHAND submission) on a dataset split."""
+
+from __future__ import annotations
+
+import typer
+
+from handzoo.commands.console import console as _console
+from handzoo.errors import UsageError
+
+
+def eval_command(
+    model: str | None = typer.Argument(None, help="Model name (default: the one recorded in --weights)."),
+    weights: str | None = typer.Option(None, "--weights", help="model.safetensors to evaluate."),
+    data: str = typer.Option("freihand", "--data", help="Dataset name."),
+    data_root: str | None = typer.Option(None, "--data-root", help="Dataset folder (FreiHAND layout)."),
+    split: str = typer.Option("eval", "--split", help="eval, val or train."),
+    batch_size: int = typer.Option(64, "--batch-size", min=1),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
+    workers: int = typer.Option(2, "--workers", min=0),
+    per_joint: bool = typer.Option(False, "--per-joint", help="Also print the PA error of every joint."),
+    out: str | None = typer.Option(
+        None, "--out", help="Where to write metrics.json (default: beside the weights)."
+    ),
+    submission: str | None = typer.Option(
+        None, "--submission", help="Score a pred.json/.zip instead of a model."
+    ),
+    write_submission: str | None = typer.Option(
+        None, "--write-submission", help="Also write the predictions as a FreiHAND pred.zip."
+    ),
+    root_depth: float = typer.Option(
+        0.7, "--root-depth", help="Wrist depth in metres used to place predictions in a submission."
+    ),
+) -> None:
+    """Metrics of a model on a split (PA-MPJPE, MPJPE, AUC; mesh metrics with vertices) or of a submission."""
+    import json as _json
+    from pathlib import Path
+
+    console = _console()
+    if submission is not None:
+        if data_root is None:
+            raise UsageError("--submission needs --data-root (the folder with evaluation_xyz.json)")
+        from handzoo.submission import score_submission
+
+        scores = score_submission(submission, data_root)
+        _print_metrics(console, f"{submission} against {data_root}", scores)
+        if out:
+            Path(out).write_text(_json.dumps(scores, indent=2) + "\n")
+        return
+    if weights is None and model is None:
+        raise UsageError("give a MODEL and/or --weights FILE (or --submission FILE)")
+    if split not in ("train", "val", "eval"):
+        raise UsageError(f"--split must be train, val or eval, got {split!r}")
+    import torch
+
+    import handzoo
+    from handzoo.evaluation import per_joint_table, predict, report, score
+    from handzoo.runner.trainer import resolve_device
+
+    dev = resolve_device(device)
+    net = handzoo.create_model(model, weights=weights)
+    net = net.to(dev).eval()
+    kwargs = {
+        "split": split,
+        "image_size": int(net.preprocessing["input_size"][-1]),
+        "augment": [],
+        "mean": tuple(net.preprocessing["mean"]),
+        "std": tuple(net.preprocessing["std"]),
+    }
+    if data_root is not None:
+        kwargs["root"] = data_root
+    dataset = handzoo.create_dataset(data, **kwargs)
+    from rich.progress import Progress
+
+    with Progress(console=console, transient=True) as bar:
+        task = bar.add_task(f"{data}/{split}", total=len(dataset))
+        rows = predict(
+            net, dataset, dev, batch_size=batch_size, workers=workers, progress=lambda n: bar.advance(task, n)
+        )
+    assert rows is not None
+    if write_submission:
+        from handzoo.submission import place_root_relative
+        from handzoo.submission import write_submission as _write
+
+        # Models predict root-relative joints: scale them to the split's bone
+        # length and put the wrist on the optical axis. PA metrics ignore both.
+        placed = place_root_relative(
+            rows["pred"].double(),
+            torch.eye(3).expand(len(rows["pred"]), 3, 3),
+            scale=_dataset_scale(dataset),
+            root_depth=root_depth,
+        )
+        _write(write_submission, placed, rows.get("pred_verts"))
+        console.print(f"wrote {write_submission} ({len(placed)} predictions)")
+    if "gt" not in rows:
+        if not write_submission:
+            raise UsageError(
+                f"{data}/{split} has no ground truth here; pass --write-submission pred.zip to write "
+                "predictions for the official server"
+            )
+        return
+    metrics = report(score(rows, dev))
+    metrics["num_samples"] = int(rows["gt"].shape[0])
+    _print_metrics(console, f"{getattr(net, 'handzoo_name', model)} on {data}/{split}", metrics)
+    if per_joint:
+        from rich.table import Table
+
+        table = Table(box=None, title="PA error per joint (mm)")
+        table.add_column("joint")
+        table.add_column("mm", justify="right")
+        for name, mm in per_joint_table(rows):
+            table.add_row(name, f"{mm:.2f}")
+        console.print(table)
+    target = Path(out) if out else (Path(weights).parent if weights else Path(".")) / "metrics.json"
+    if target.is_dir():
+        target = target / "metrics.json"
+    if weights and not out and target.exists():
+        target = target.with_name(f"metrics_{data}_{split}.json")
+    target.write_text(_json.dumps(metrics, indent=2) + "\n")
+    console.print(f"wrote {target}")
+
+
+def _dataset_scale(dataset):
+    """Per-item FreiHAND bone scale (metres) when the dataset has it, else None."""
+    import numpy as np
+
+    scale = getattr(dataset, "scale", None)
+    if scale is None or not hasattr(dataset, "annotation_index"):
+        return None
+    return np.asarray(scale, dtype=float).reshape(-1)[
+        [dataset.annotation_index(i) for i in range(len(dataset))]
+    ]
+
+
+def _print_metrics(console, title: str, metrics: dict) -> None:
+    from rich.table import Table
+
+    table = Table(box=None, title=title)
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for k, v in metrics.items():
+        table.add_row(k, f"{v:.4f}" if isinstance(v, float) else str(v))
+    console.print(table)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("eval")(eval_command)
