@@ -448,3 +448,15 @@ def test_seed_seeds_training_not_the_synthetic_set():
     assert str(build_dataset(other, "val", prep, augment=False).root) == str(synthetic_root(12, 3, 2))
     with pytest.raises(UsageError, match="data.options sets seed"):
         build_dataset(RunConfig().with_overrides({"data.options": {"seed": 1}}), "train", prep, True)
+
+
+def test_progress_shows_the_logged_loss_never_nan():
+    """Between logging steps the line used to print `loss nan`; it shows the last logged value."""
+    from handzoo.runner.progress import TrainingProgress
+
+    lines: list[str] = []
+    progress = TrainingProgress(None, 20, 0, 4, lines.append)
+    for step in range(1, 21):
+        progress.advance(step, None if step < 10 else 0.0123)
+    assert lines[0].startswith("step 2/20  loss -") and "nan" not in " ".join(lines)
+    assert lines[-1].startswith("step 20/20  loss 0.0123")

@@ -27,7 +27,7 @@ from torch.utils.data import DataLoader, DistributedSampler, Sampler
 
 import handzoo
 from handzoo.config import RunConfig
-from handzoo.distributed import DistInfo, all_reduce_mean, barrier, init_from_env, shutdown
+from handzoo.distributed import DistInfo, barrier, init_from_env, shutdown
 from handzoo.environment import cpu_supports_bf16
 from handzoo.errors import HandzooError, UsageError
 from handzoo.evaluation import autocast, predict, score
@@ -35,8 +35,10 @@ from handzoo.losses import build_training_loss
 from handzoo.model import part_metadata
 from handzoo.runner import checkpoint as ckpt
 from handzoo.runner.baseline import procrustes_mean
+from handzoo.runner.budget import UNFITTED, TimeBudget
 from handzoo.runner.export import write_model_card
 from handzoo.runner.plots import plot_curves
+from handzoo.runner.progress import TrainingProgress
 from handzoo.runner.schedule import lr_factor
 from handzoo.weights import export_weights, weights_metadata
 
@@ -331,17 +333,17 @@ class Trainer:
         baseline_shape = procrustes_mean(torch.as_tensor(_labels(train_ds), dtype=torch.float64))
 
         last_val_step = -1
-        # In time-budget mode the schedule's length is measured during warm-up,
-        # where the learning rate does not depend on it yet.
-        budget_probe = 0
-        if budget["total"] == 10**9 and step == 0:
-            budget_probe = max(8, min(cfg.optim.warmup_steps, 40))
-        probe_start = time.perf_counter()
+        # In time-budget mode the schedule's length is measured while training.
+        timer = None
+        if budget["total"] == UNFITTED and step == 0:
+            timer = TimeBudget(cfg.run.time_budget_min, started, cfg.optim.warmup_steps, dist)
         val_metrics: dict[str, float] = {}
-        progress = _Progress(self, budget["total"], step, bs * dist.world_size)
+        progress = TrainingProgress(
+            self.console, budget["total"], step, bs * dist.world_size, self.say, enabled=dist.is_main
+        )
         window_loss: list[float] = []
         pending: list[torch.Tensor] = []
-        last_loss = float("nan")
+        logged_loss: float | None = None  # the last loss written to history.jsonl
         data_wait = 0.0
         epoch_started = time.perf_counter()
         model.train()
@@ -360,43 +362,33 @@ class Trainer:
                     pending.append(self._train_step(model, raw_model, batch, optimizer, scaler, loss_fn))
                     scheduler.step()
                     step += 1
-                    if step == 2:
-                        probe_start = time.perf_counter()
                     ckpt_now = step % cfg.run.checkpoint_every == 0
                     epoch_now = step % steps_per_epoch == 0
-                    fit_now = step == budget_probe or (step > budget_probe and (ckpt_now or epoch_now))
-                    if budget_probe and fit_now:
-                        # Fitted at the end of warm-up (where the LR does not depend on the
-                        # length yet), then re-fitted at checkpoints and epoch ends with the
-                        # rate so far, validations and checkpoints included: the short
-                        # warm-up probe alone can be several % off.
-                        first = budget["total"] == 10**9
-                        refit = self._fit_time_budget(step, probe_start, started)
-                        if not first:
-                            # The LR of the next step is already set from the old length:
-                            # two more steps let the schedule end on the new one.
-                            refit = max(refit, step + 2)
-                        if first or abs(refit - budget["total"]) > max(2, 0.01 * budget["total"]):
+                    if timer is not None:
+                        timer.step_done(step)
+                    if timer is not None and timer.due(step, ckpt_now, epoch_now):
+                        first = budget["total"] == UNFITTED
+                        refit = timer.refit(step, budget["total"])
+                        if refit is not None:
                             budget["total"] = progress.total = refit
                             self._save_config(refit)
                             if first:
                                 self.say(f"time budget: {refit} steps fit in {cfg.run.time_budget_min:g} min")
-                            else:
-                                log.debug("time budget: re-fitted to %d steps at step %d", refit, step)
                     last = step >= budget["total"]
                     log_now = step % cfg.run.log_every == 0 or last
                     if log_now or ckpt_now or epoch_now:
                         values = self._check_losses(pending, step)
                         window_loss.extend(values)
-                        last_loss = values[-1]
                         pending.clear()
-                    progress.advance(step, last_loss)
+                    if log_now:
+                        logged_loss = float(np.mean(window_loss))
+                    progress.advance(step, logged_loss)
                     if log_now:
                         self._append_history(
                             {
                                 "step": step,
                                 "epoch": epoch,
-                                "loss": float(np.mean(window_loss)),
+                                "loss": logged_loss,
                                 "lr": lr_used,
                                 "img_per_s": progress.rate(),
                             }
@@ -446,8 +438,7 @@ class Trainer:
     def _total_steps(self, steps_per_epoch: int) -> int:
         run = self.cfg.run
         if run.time_budget_min is not None and run.max_steps is None and run.epochs is None:
-            # Provisional: fixed after the warm-up probe (see _fit_time_budget).
-            return 10**9
+            return UNFITTED  # provisional: fitted while training (handzoo.runner.budget)
         if run.max_steps is not None and run.epochs is not None:
             return min(run.max_steps, run.epochs * steps_per_epoch)
         if run.max_steps is not None:
@@ -455,20 +446,6 @@ class Trainer:
         if run.epochs is not None:
             return run.epochs * steps_per_epoch
         raise UsageError("the run length is not set: pass --epochs or --max-steps")
-
-    def _fit_time_budget(self, step: int, probe_start: float, run_start: float) -> int:
-        """Total steps such that training ends ``time_budget_min`` after the run started.
-
-        The time per step is the average since ``probe_start`` (step 2), so a
-        re-fit later in the run counts the validations and checkpoints too.
-        """
-        now = time.perf_counter()
-        per_step = (now - probe_start) / max(1, step - 2)
-        left = self.cfg.run.time_budget_min * 60.0 - (now - run_start)
-        total = step + max(0, int(left / per_step))
-        if self.dist.enabled:  # every rank must agree on the schedule
-            total = round(all_reduce_mean(self.dist, float(total)))
-        return max(total, step)
 
     def _optimizer(self, model: torch.nn.Module) -> torch.optim.Optimizer:
         o = self.cfg.optim
@@ -598,7 +575,7 @@ class Trainer:
             dev += f" ({', '.join(notes)})"
         procs = f" x {self.dist.world_size} processes" if self.dist.enabled else ""
         o = self.cfg.optim
-        if total == 10**9:  # time-budget mode: the length is fixed after warm-up
+        if total == UNFITTED:  # time-budget mode: the length is fixed after warm-up
             length = f"steps that fit in {self.cfg.run.time_budget_min:g} min"
         else:
             length = f"{total} steps ({total / max(1, steps_per_epoch):.1f} epochs)"
@@ -635,65 +612,6 @@ def _labels(dataset) -> np.ndarray:
         return np.asarray(dataset.labels(), dtype=np.float64)
     idx = np.linspace(0, len(dataset) - 1, num=min(len(dataset), 2000)).astype(int)
     return np.stack([np.asarray(dataset[int(i)]["joints3d"], dtype=np.float64) for i in idx])
-
-
-class _Progress:
-    """A rich progress bar (loss, img/s, ETA) on rank 0 when attached to a terminal."""
-
-    def __init__(self, trainer: Trainer, total: int, start: int, images_per_step: int) -> None:
-        self.trainer, self.total, self.start = trainer, total, start
-        self.images_per_step = images_per_step
-        self.t0 = self.t_steady = time.perf_counter()
-        self.excluded = 0.0
-        self.done = 0
-        self.bar = None
-        console = trainer.console
-        if trainer.dist.is_main and console is not None and console.is_terminal:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-            self.bar = Progress(
-                TextColumn("train"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("loss {task.fields[loss]:.4f}  {task.fields[rate]:.1f} img/s"),
-                TimeRemainingColumn(),
-                console=console,
-                transient=False,
-            )
-            self.task = self.bar.add_task("train", total=total, completed=start, loss=float("nan"), rate=0.0)
-
-    def __enter__(self):
-        if self.bar is not None:
-            self.bar.__enter__()
-        return self
-
-    def __exit__(self, *exc):
-        if self.bar is not None:
-            self.bar.__exit__(*exc)
-
-    def exclude(self, seconds: float) -> None:
-        """Leave time spent outside training steps (validation, epoch checkpoints) out of the rate."""
-        self.excluded += seconds
-
-    def rate(self) -> float:
-        """Training images per second since the second step (the first ones pay for warm-up)."""
-        if self.done <= 2:
-            return self.done * self.images_per_step / max(time.perf_counter() - self.t0, 1e-9)
-        elapsed = time.perf_counter() - self.t_steady - self.excluded
-        return (self.done - 2) * self.images_per_step / max(elapsed, 1e-9)
-
-    def advance(self, step: int, loss: float) -> None:
-        self.done += 1
-        if self.done == 2:
-            self.t_steady, self.excluded = time.perf_counter(), 0.0
-        if self.bar is not None:
-            self.bar.update(self.task, completed=step, loss=loss, rate=self.rate())
-        total = self.total
-        if self.bar is None and self.trainer.dist.is_main and (step % max(1, total // 10) == 0):
-            eta = (total - step) / max(self.done, 1) * (time.perf_counter() - self.t0)
-            self.trainer.say(
-                f"step {step}/{total}  loss {loss:.4f}  {self.rate():.1f} img/s  ETA {eta / 60:.1f} min"
-            )
 
 
 def copy_config(cfg: RunConfig) -> RunConfig:
