@@ -128,9 +128,9 @@ def _pa_mpjpe_of_exported(out: Path, worst: bool = False) -> float:
     with native bf16, channels_last.
     """
     import handzoo
+    from handzoo.device import amp_dtype_for
     from handzoo.evaluation import autocast
     from handzoo.metrics import pa_mpjpe
-    from handzoo.runner.trainer import amp_dtype_for
 
     cpu = torch.device("cpu")
     model = handzoo.create_model("resnet18", image_size=32).eval()
@@ -383,7 +383,8 @@ def test_ddp_with_two_processes_evaluates_every_sample_once(toy_env, tmp_path):
 
 
 def test_amp_dtype_follows_the_device_and_the_cpu_instructions():
-    from handzoo.runner.trainer import amp_dtype_for, cpu_supports_bf16
+    from handzoo.device import amp_dtype_for
+    from handzoo.environment import cpu_supports_bf16
 
     cpu = torch.device("cpu")
     assert amp_dtype_for(cpu, enabled=False) is None

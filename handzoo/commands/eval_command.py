@@ -53,8 +53,8 @@ def eval_command(
     import torch
 
     import handzoo
+    from handzoo.device import resolve_device
     from handzoo.evaluation import per_joint_table, predict, report, score
-    from handzoo.runner.trainer import resolve_device
 
     dev = resolve_device(device)
     net = handzoo.create_model(model, weights=weights)

@@ -14,6 +14,7 @@ import torch
 
 from handzoo import joints
 from handzoo._version import __version__
+from handzoo.device import resolve_device
 from handzoo.errors import UsageError
 from handzoo.inference.camera import (
     DEFAULT_FOV_DEG,
@@ -112,16 +113,6 @@ class Prediction:
         if self.vertices is not None:
             data["vertices_mm"] = np.round(self.vertices.astype(np.float64) * 1000.0, 3).tolist()
         return data
-
-
-def resolve_device(device: str | torch.device | None) -> torch.device:
-    """``None``/"auto" -> CUDA when available, else CPU; anything else as given."""
-    if device is None or str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise UsageError(f"device {device!r}: CUDA is not available here; use --device cpu")
-    return dev
 
 
 def build_model(

@@ -188,9 +188,9 @@ def run_leaderboard(
         UsageError: no candidates, or a split without ground truth.
     """
     import handzoo
+    from handzoo.cost import count_params, measure_gflops
+    from handzoo.device import resolve_device
     from handzoo.evaluation import predict, report, score
-    from handzoo.runner.trainer import resolve_device
-    from handzoo.zoo.publish import count_params, measure_gflops
 
     if not candidates:
         raise UsageError("nothing to rank: give --models PATTERN and/or --runs DIR")

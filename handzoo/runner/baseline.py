@@ -11,35 +11,27 @@ from __future__ import annotations
 
 import torch
 
-
-def _align_batch(src: torch.Tensor, dst: torch.Tensor) -> torch.Tensor:
-    """Similarity-align every src[i] (N,J,3) onto dst[i] (orthogonal Procrustes with scale)."""
-    mu_s, mu_d = src.mean(1, keepdim=True), dst.mean(1, keepdim=True)
-    s, d = src - mu_s, dst - mu_d
-    h = s.transpose(1, 2) @ d  # (N,3,3)
-    u, sig, vt = torch.linalg.svd(h)
-    rot = u @ vt
-    scale = sig.sum(-1) / (s**2).sum((1, 2)).clamp_min(1e-12)
-    return scale[:, None, None] * (s @ rot) + mu_d
+from handzoo.metrics import procrustes_align
 
 
 def procrustes_mean(joints: torch.Tensor, iterations: int = 30, tol: float = 1e-9) -> torch.Tensor:
     """Generalised Procrustes analysis: the mean shape of (N,J,3) poses, (J,3), centred, unit norm.
 
     Iterates: align every pose to the current mean with a similarity
-    transform, average, re-normalise, until the mean stops changing.
+    transform (the metrics' official alignment, :func:`handzoo.metrics.procrustes_align`),
+    average, re-normalise, until the mean stops changing.
     """
     x = joints.double()
     x = x - x.mean(1, keepdim=True)
     x = x / x.flatten(1).norm(dim=1).clamp_min(1e-12)[:, None, None]
     mean = x[0].clone()
     for _ in range(iterations):
-        aligned = _align_batch(x, mean.expand_as(x))
+        aligned = procrustes_align(x, mean.expand_as(x))
         new = aligned.mean(0)
         new = new - new.mean(0)
         new = new / new.norm().clamp_min(1e-12)
         # Keep the orientation of the running estimate so the iteration converges.
-        new = _align_batch(new[None], mean[None])[0]
+        new = procrustes_align(new[None], mean[None])[0]
         new = new / new.norm().clamp_min(1e-12)
         if (new - mean).norm() < tol:
             mean = new

@@ -11,8 +11,6 @@ from __future__ import annotations
 import os
 from typing import Any
 
-import torch
-
 from handzoo.config import RunConfig, parse_override
 
 # On a CPU the embedded default runs for a fixed time: training stops this many
@@ -95,9 +93,9 @@ def resolve_config(
     data_name = user.get("data.name", cfg.data.name)
     sized = any(k in user for k in ("run.epochs", "run.max_steps", "run.time_budget_min"))
     if data_name == "synthetic" and not sized and not base:
-        device = user.get("run.device", cfg.run.device)
-        cuda = device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())
-        plan, summary = default_plan("cuda" if cuda else "cpu")
+        from handzoo.device import wants_cuda
+
+        plan, summary = default_plan("cuda" if wants_cuda(user.get("run.device", cfg.run.device)) else "cpu")
         # The zoo recipes are sized for FreiHAND; the embedded default has its own plan.
         cfg = cfg.with_overrides({"run.epochs": None, "run.max_steps": None, **plan})
     if "run.time_budget_min" in user and not any(k in user for k in ("run.epochs", "run.max_steps")):

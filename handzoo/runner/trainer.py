@@ -27,8 +27,8 @@ from torch.utils.data import DataLoader, DistributedSampler, Sampler
 
 import handzoo
 from handzoo.config import RunConfig
-from handzoo.distributed import DistInfo, barrier, init_from_env, shutdown
-from handzoo.environment import cpu_supports_bf16
+from handzoo.device import amp_dtype_for, resolve_device, wants_cuda
+from handzoo.distributed import barrier, init_from_env, shutdown
 from handzoo.errors import HandzooError, UsageError
 from handzoo.evaluation import autocast, predict, score
 from handzoo.losses import build_training_loss
@@ -61,40 +61,6 @@ class RunResult:
 
 
 # ----------------------------------------------------------------------------- set-up
-def resolve_device(spec: str, dist: DistInfo | None = None) -> torch.device:
-    """'auto' -> CUDA when available (the local rank's GPU under torchrun), else CPU."""
-    if spec == "auto":
-        spec = "cuda" if torch.cuda.is_available() else "cpu"
-    try:
-        device = torch.device(spec)
-    except RuntimeError as exc:
-        raise UsageError(f"invalid --device {spec!r}: use auto, cpu, cuda or cuda:N") from exc
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise UsageError("--device cuda was asked for but no CUDA GPU is available; use --device cpu")
-        if device.index is None:
-            device = torch.device("cuda", (dist.local_rank if dist else 0))
-        torch.cuda.set_device(device)
-    return device
-
-
-def amp_dtype_for(device: torch.device, enabled: bool) -> torch.dtype | None:
-    """The autocast dtype of a run, or None for float32.
-
-    CUDA: bf16 where the GPU supports it, else fp16 (with a grad scaler). CPU:
-    bf16 where the CPU has native bf16 instructions (about 1.6-2x the float32
-    throughput of ResNets there), else float32. Weights, optimiser state and
-    the head stay float32 either way.
-    """
-    if not enabled:
-        return None
-    if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    if device.type == "cpu" and cpu_supports_bf16():
-        return torch.bfloat16
-    return None
-
-
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
@@ -194,11 +160,7 @@ class Trainer:
         self.cfg = cfg
         self.out = Path(out)
         self.resume = resume
-        self.dist = init_from_env(
-            "cuda"
-            if cfg.run.device.startswith("cuda") or (cfg.run.device == "auto" and torch.cuda.is_available())
-            else "cpu"
-        )
+        self.dist = init_from_env("cuda" if wants_cuda(cfg.run.device) else "cpu")
         self.device = resolve_device(cfg.run.device, self.dist)
         self.amp_dtype = amp_dtype_for(self.device, cfg.run.amp)
         self.console = console
