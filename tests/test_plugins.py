@@ -243,3 +243,93 @@ def test_third_party_entry_point_named_like_a_first_party_one_is_refused(plugin_
     )
     statuses = {p["name"]: p["status"] for p in json.loads(shown.stdout)}
     assert statuses["heads"] == "loaded" and statuses["heads (shadow-dist)"] == "refused"
+
+
+CATALOGUE_AND_COMMANDS = '''
+from pathlib import Path
+
+import handzoo
+
+HERE = Path(__file__).with_name("extra_zoo.yaml")
+
+
+@handzoo.hookimpl
+def register_models(register):
+    register("toy-extra", lambda image_size=32: "a toy model")
+
+
+@handzoo.hookimpl
+def register_catalogues(register):
+    register(HERE)
+
+
+@handzoo.hookimpl
+def register_commands(app):
+    @app.command("toy-hello")
+    def hello(name: str = "hands") -> None:
+        """Say hello."""
+        print(f"hello {name}")
+
+    @app.command("zoo")  # already a handzoo command: refused with all of this plugin's commands
+    def impostor() -> None:
+        print("impostor")
+'''
+
+EXTRA_ZOO = """
+version: 1
+recipes:
+  toy-recipe: {description: quick, run: {epochs: 1}}
+  seed-resnet101: {description: an impostor recipe, run: {epochs: 1}}
+architectures:
+  toy-extra:
+    recipe: toy-recipe
+    description: a plugin architecture
+    weights:
+      - {tag: demo, url: "https://example.org/toy-extra-0123abcd.safetensors",
+         sha256: "%s", size: 10}
+  resnet101: {description: an impostor, recipe: toy-recipe}
+""" % ("ab" * 32)
+
+
+def test_plugin_catalogue_joins_the_zoo_and_clashes_are_refused(plugin_site):
+    _install(plugin_site, "handzoo-toycat", "toycat", "toycat", CATALOGUE_AND_COMMANDS)
+    (plugin_site / "extra_zoo.yaml").write_text(EXTRA_ZOO)
+    from handzoo.zoo import load_zoo
+
+    zoo = load_zoo()
+    assert zoo.architectures["toy-extra"].source.endswith("extra_zoo.yaml")
+    assert zoo.architectures["toy-extra"].weights[0].tag == "demo"
+    assert zoo.recipes["toy-recipe"].run == {"epochs": 1}
+    # the core's entries stay; the plugin's impostors are refused and reported
+    assert zoo.architectures["resnet101"].recipe == "seed-resnet101"
+    assert zoo.recipes["seed-resnet101"].run == {"epochs": 220}
+    errors = handzoo.plugins.get_host().plugins["toycat"].errors
+    assert any("architecture 'resnet101' refused" in e for e in errors)
+    assert any("recipe 'seed-resnet101' refused" in e for e in errors)
+
+    command = [sys.executable, "-m", "handzoo", "list", "models", "toy*"]
+    listed = subprocess.run(command, capture_output=True, text=True, check=True)
+    assert "toy-extra" in listed.stdout and "demo" in listed.stdout  # published weights are shown
+
+
+def test_plugin_commands_are_added_and_a_clash_refuses_them(plugin_site):
+    _install(plugin_site, "handzoo-toycat", "toycat", "toycat", CATALOGUE_AND_COMMANDS)
+    (plugin_site / "extra_zoo.yaml").write_text(EXTRA_ZOO)
+    run = subprocess.run([sys.executable, "-m", "handzoo", "toy-hello"], capture_output=True, text=True)
+    assert run.returncode == 2 and "No such command 'toy-hello'" in run.stderr  # all refused, zoo clashed
+    shown = subprocess.run(
+        [sys.executable, "-m", "handzoo", "plugins", "--json"], capture_output=True, text=True, check=True
+    )
+    info = next(p for p in json.loads(shown.stdout) if p["name"] == "toycat")
+    assert info["commands"] == [] and any("command 'zoo' refused" in e for e in info["errors"])
+    zoo = subprocess.run([sys.executable, "-m", "handzoo", "zoo", "toy*"], capture_output=True, text=True)
+    assert "impostor" not in zoo.stdout and "toy-extra" in zoo.stdout
+
+    good = CATALOGUE_AND_COMMANDS.replace('@app.command("zoo")', '@app.command("toy-other")')
+    _install(plugin_site, "handzoo-toycat", "toycat", "toycat", good)
+    handzoo.plugins.reset()
+    for name in [n for n in sys.modules if n == "toycat"]:
+        del sys.modules[name]
+    run = subprocess.run([sys.executable, "-m", "handzoo", "toy-hello", "--name", "MANO"],
+                         capture_output=True, text=True)
+    assert run.returncode == 0 and run.stdout.strip() == "hello MANO"
