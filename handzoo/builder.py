@@ -183,7 +183,7 @@ def check_build(model: Any, recorded: dict[str, Any], source: str | Path, skip: 
     Only keys both sides know are compared (files from before the ``build``
     field record nothing and pass).
     """
-    from handzoo.model import part_metadata
+    from handzoo.interfaces import part_metadata
 
     built = part_metadata(model)
     differ = {

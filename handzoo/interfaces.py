@@ -34,8 +34,6 @@ if TYPE_CHECKING:
 
     from handzoo.output import HandOutput
 
-from handzoo.losses import ExtraLosses
-
 __all__ = [
     "Augmenter",
     "Backbone",
@@ -47,7 +45,30 @@ __all__ = [
     "LabelledDataset",
     "Loss",
     "Metric",
+    "part_metadata",
 ]
+
+
+@runtime_checkable
+class ExtraLosses(Protocol):
+    """A model or head that adds loss terms of its own to the configured joint loss."""
+
+    def extra_loss_weights(self) -> dict[str, float]:
+        """Every term this part may add, with its weight (0 leaves it out of the total)."""
+        ...
+
+    def extra_losses(self, output: HandOutput, batch: Mapping[str, Any]) -> dict[str, torch.Tensor]:
+        """Unweighted scalar terms for this batch (a subset of :meth:`extra_loss_weights`)."""
+        ...
+
+
+def part_metadata(part: Any) -> dict[str, Any]:
+    """What a part says it was built with (its ``handzoo_metadata``), e.g. ``{"hand_model": "kinematic"}``.
+
+    Recorded in the weights' header and checked on load: weights trained with
+    one hand layer never load silently into another.
+    """
+    return dict(getattr(part, "handzoo_metadata", None) or {})
 
 
 @runtime_checkable

@@ -23,7 +23,9 @@ lists every term with its weight; the runner writes it into config.yaml
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any
+
+from handzoo.interfaces import ExtraLosses
 
 if TYPE_CHECKING:
     import torch
@@ -32,19 +34,6 @@ if TYPE_CHECKING:
 
 Batch = Mapping[str, Any]
 LossFn = Callable[["HandOutput", Batch], dict[str, "torch.Tensor"]]
-
-
-@runtime_checkable
-class ExtraLosses(Protocol):
-    """A model or head that adds loss terms of its own to the configured joint loss."""
-
-    def extra_loss_weights(self) -> dict[str, float]:
-        """Every term this part may add, with its weight (0 leaves it out of the total)."""
-        ...
-
-    def extra_losses(self, output: HandOutput, batch: Batch) -> dict[str, torch.Tensor]:
-        """Unweighted scalar terms for this batch (a subset of :meth:`extra_loss_weights`)."""
-        ...
 
 
 def root_relative_target(batch: Batch, like: torch.Tensor) -> torch.Tensor:

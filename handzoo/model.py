@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from handzoo.builder import create_backbone, create_head
+from handzoo.interfaces import ExtraLosses, part_metadata
 from handzoo.output import HandOutput
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -67,24 +68,13 @@ class HandModel(nn.Module):
         return head_extra_losses(self.head, output, batch)
 
 
-def part_metadata(part: Any) -> dict[str, Any]:
-    """What a part says it was built with (its ``handzoo_metadata``), e.g. ``{"hand_model": "kinematic"}``.
-
-    Recorded in the weights' header and checked on load: weights trained with
-    one hand layer never load silently into another.
-    """
-    return dict(getattr(part, "handzoo_metadata", None) or {})
-
-
 def head_extra_loss_weights(head: Any) -> dict[str, float]:
-    from handzoo.losses import ExtraLosses
-
+    """A head's own loss terms and weights ({} for a head without them)."""
     return head.extra_loss_weights() if isinstance(head, ExtraLosses) else {}
 
 
 def head_extra_losses(head: Any, output: HandOutput, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
-    from handzoo.losses import ExtraLosses
-
+    """A head's own loss terms, unweighted ({} for a head without them)."""
     return head.extra_losses(output, batch) if isinstance(head, ExtraLosses) else {}
 
 

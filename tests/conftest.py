@@ -72,7 +72,7 @@ def export_random_weights(folder: Path, name: str = "resnet18", image_size: int 
     import torch
 
     import handzoo
-    from handzoo.model import part_metadata
+    from handzoo.interfaces import part_metadata
     from handzoo.weights import export_weights, weights_metadata
 
     torch.manual_seed(0)

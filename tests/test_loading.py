@@ -32,7 +32,7 @@ def _mano_weights(tmp_path: Path, monkeypatch, hand_model_dir: Path | None) -> P
         monkeypatch.delenv("HANDZOO_MANO_DIR", raising=False)
     else:
         monkeypatch.setenv("HANDZOO_MANO_DIR", str(hand_model_dir))
-    from handzoo.model import part_metadata
+    from handzoo.interfaces import part_metadata
     from handzoo.weights import export_weights, weights_metadata
 
     model = handzoo.create_model("resnet18", head="mano", head_cfg={"hidden": 16}, image_size=32)

@@ -31,8 +31,8 @@ from handzoo.device import amp_dtype_for, resolve_device, wants_cuda
 from handzoo.distributed import barrier, init_from_env, shutdown
 from handzoo.errors import HandzooError, UsageError
 from handzoo.evaluation import autocast, predict, score
+from handzoo.interfaces import part_metadata
 from handzoo.losses import build_training_loss
-from handzoo.model import part_metadata
 from handzoo.runner import checkpoint as ckpt
 from handzoo.runner.baseline import procrustes_mean
 from handzoo.runner.budget import UNFITTED, TimeBudget

@@ -32,7 +32,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from handzoo.model import head_extra_loss_weights, head_extra_losses, part_metadata
+from handzoo.interfaces import part_metadata
+from handzoo.model import head_extra_loss_weights, head_extra_losses
 from handzoo.output import HandOutput
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
