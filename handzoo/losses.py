@@ -60,8 +60,9 @@ class TrainingLoss:
     ) -> None:
         self.joint, self.joint_name = joint, joint_name
         self.joint_options = dict(joint_options or {})
-        self.extra = extra
         self.weights = dict(extra.extra_loss_weights()) if extra is not None else {}
+        # A part without terms (the direct head) costs nothing per step.
+        self.extra = extra if self.weights else None
 
     def __call__(self, output: HandOutput, batch: Batch) -> dict[str, torch.Tensor]:
         parts = dict(self.joint(output, batch))

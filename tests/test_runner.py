@@ -266,6 +266,10 @@ def test_usage_errors_exit_2(toy_env, tmp_path):
     assert res.returncode == 2 and "did you mean 'resnet101'" in res.stderr
     res = _run(["resnet18", *COMMON, "--set", "optim.schedule=linear"], toy_env, tmp_path, check=False)
     assert res.returncode == 2 and "allowed values: constant, cosine, late_cosine" in res.stderr
+    res = _run(["resnet18", *COMMON, "--set", "optim.loss=l1pa"], toy_env, tmp_path, check=False)
+    assert res.returncode == 2 and "unknown loss 'l1pa': did you mean 'l1', 'l1_pa'?" in res.stderr
+    res = _run(["resnet18", *COMMON, "--set", "optim.loss_cfg={beta: 1}"], toy_env, tmp_path, check=False)
+    assert res.returncode == 2 and "loss 'l1' has no option 'beta'" in res.stderr
     assert not (tmp_path / "runs").exists()
 
 

@@ -38,6 +38,7 @@ def run_command(
     """Train MODEL, evaluate PA-MPJPE and export safetensors weights into --out."""
     from pathlib import Path
 
+    from handzoo.builder import checked_build
     from handzoo.config import RunConfig
     from handzoo.plugins import get_registry
     from handzoo.runner.plan import resolve_config
@@ -87,6 +88,9 @@ def run_command(
                 f"{sec}.{k}": v for sec, vals in dumped.items() if sec != "model" for k, v in vals.items()
             }
         cfg, summary = resolve_config(model, flags, list(sets), base)
+        # Names of other kinds fail before anything is written, with suggestions.
+        checked_build("loss", cfg.optim.loss, **cfg.optim.loss_cfg)  # its options too (cheap)
+        get_registry().get("dataset", cfg.data.name)
         if force:
             clean_out_dir(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
