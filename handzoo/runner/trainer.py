@@ -568,9 +568,9 @@ def _labels(dataset) -> np.ndarray:
     its split's own rows, so validation labels never leak into the baseline;
     any other dataset is read sample by sample (at most 2,000, evenly spread).
     """
-    from handzoo.interfaces import LabelledDataset
-
-    if isinstance(dataset, LabelledDataset):
+    # A Protocol isinstance check only sees that an attribute exists: a dataset
+    # may well hold a ``labels`` array, so the method must be callable.
+    if callable(getattr(dataset, "labels", None)):
         return np.asarray(dataset.labels(), dtype=np.float64)
     idx = np.linspace(0, len(dataset) - 1, num=min(len(dataset), 2000)).astype(int)
     return np.stack([np.asarray(dataset[int(i)]["joints3d"], dtype=np.float64) for i in idx])
