@@ -465,3 +465,31 @@ def test_progress_shows_the_logged_loss_never_nan():
         progress.advance(step, None if step < 10 else 0.0123)
     assert lines[0].startswith("step 2/20  loss -") and "nan" not in " ".join(lines)
     assert lines[-1].startswith("step 20/20  loss 0.0123")
+
+
+def test_baseline_labels_come_from_labels_method_without_decoding():
+    from handzoo.runner.trainer import _labels
+
+    joints = np.random.default_rng(0).normal(size=(5, 21, 3))
+
+    class WithMethod(torch.utils.data.Dataset):
+        def __len__(self):
+            return 5
+
+        def __getitem__(self, i):
+            raise AssertionError("the baseline must not decode samples when labels() exists")
+
+        def labels(self):
+            return joints
+
+    class WithArray(torch.utils.data.Dataset):  # an attribute named labels is no labels() method
+        labels = torch.zeros(3)
+
+        def __len__(self):
+            return 5
+
+        def __getitem__(self, i):
+            return {"joints3d": torch.from_numpy(joints[i])}
+
+    np.testing.assert_array_equal(_labels(WithMethod()), joints)
+    np.testing.assert_array_equal(_labels(WithArray()), joints)
