@@ -60,13 +60,19 @@ def predict(
         num_workers=workers,
         pin_memory=device.type == "cuda",
     )
+    from handzoo.model import takes_camera
+
+    camera = takes_camera(model)
     was_training = model.training
     model.eval()
     rows: dict[str, list[torch.Tensor]] = {}
     for batch in loader:
         images = batch["image"].to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
         with autocast(device, amp_dtype):
-            out = model(images)
+            if camera and "K" in batch:
+                out = model(images, K=batch["K"].to(device).float())
+            else:
+                out = model(images)
         found = {"index": torch.as_tensor(batch["index"]), "pred": out.joints3d.float()}
         if "joints3d" in batch:
             gt = batch["joints3d"].to(device).float()

@@ -13,6 +13,7 @@ Contract of the parts (:mod:`handzoo.interfaces` has them as Protocols):
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import torch
@@ -45,9 +46,15 @@ class HandModel(nn.Module):
             "input_size": (3, image_size, image_size),
         }
         self.handzoo_metadata = {**part_metadata(backbone), **part_metadata(head)}
+        self._head_takes_camera = takes_camera(head)
 
-    def forward(self, images: torch.Tensor) -> HandOutput:
+    def forward(self, images: torch.Tensor, K: torch.Tensor | None = None) -> HandOutput:
         """images (B,3,H,W) normalised -> HandOutput with joints3d (B,21,3) metres.
+
+        Args:
+            K: optional (B,3,3) intrinsics of the input crop (pixels of ``images``);
+                heads that predict in image space lift to 3D with it (the default
+                camera without it), the others ignore it.
 
         Under autocast only the backbone runs in reduced precision: the head
         gets float32 features and runs in float32, because bf16 keeps about
@@ -56,8 +63,9 @@ class HandModel(nn.Module):
         """
         features = self.backbone(images)
         with torch.autocast(device_type=features.device.type, enabled=False):
+            if self._head_takes_camera:
+                return self.head(features.float(), K=K, image_hw=tuple(images.shape[-2:]))
             return self.head(features.float())
-
 
     def extra_loss_weights(self) -> dict[str, float]:
         """The head's own loss terms and weights (none for a head without them)."""
@@ -66,6 +74,23 @@ class HandModel(nn.Module):
     def extra_losses(self, output: HandOutput, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         """The head's own loss terms, unweighted (see :mod:`handzoo.losses`)."""
         return head_extra_losses(self.head, output, batch)
+
+
+def takes_camera(module: Any) -> bool:
+    """Whether a model's or head's forward takes the input's intrinsics ``K`` (image-space heads do)."""
+    inner = getattr(module, "module", module)  # DDP and compiled wrappers
+    inner = getattr(inner, "_orig_mod", inner)
+    try:
+        return "K" in inspect.signature(inner.forward).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def forward_with_camera(model: Any, images: torch.Tensor, K: torch.Tensor | None) -> HandOutput:
+    """``model(images, K=K)`` when the model takes a camera and K is known, else ``model(images)``."""
+    if K is not None and takes_camera(model):
+        return model(images, K=K)
+    return model(images)
 
 
 def head_extra_loss_weights(head: Any) -> dict[str, float]:

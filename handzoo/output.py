@@ -21,6 +21,8 @@ class HandOutput:
         mano_pose: optional (B,48) axis-angle MANO pose (global orientation first).
         mano_shape: optional (B,10) MANO shape coefficients.
         joints2d: optional (B,21,2) pixels in the input image.
+        extras: optional head-specific tensors its own loss terms need (heatmaps,
+            relative depths, ...); not part of the exported outputs.
     """
 
     joints3d: torch.Tensor
@@ -28,7 +30,12 @@ class HandOutput:
     mano_pose: Optional[torch.Tensor] = None  # noqa: UP045
     mano_shape: Optional[torch.Tensor] = None  # noqa: UP045
     joints2d: Optional[torch.Tensor] = None  # noqa: UP045
+    extras: Optional[dict] = None  # noqa: UP045
 
     def to_dict(self) -> dict[str, torch.Tensor]:
-        """The fields that are set, by name (handy for export and logging)."""
-        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
+        """The tensor fields that are set, by name (handy for export and logging); ``extras`` left out."""
+        return {
+            f.name: getattr(self, f.name)
+            for f in fields(self)
+            if f.name != "extras" and getattr(self, f.name) is not None
+        }

@@ -138,8 +138,11 @@ def test_eval_bad_usage_is_one_line(fixture_root, weights):
         ("timm/resnet10t", []),
         ("resnet18", ["--set", "model.options.head=mano"]),
         ("chained-r50-r50-r34", ["--set", "model.options.stages=[resnet18,resnet18]"]),
+        ("resnet18", ["--set", "model.options.head=heatmap25d", "--set", "optim.loss=l1_pa"]),
+        ("timm/resnet10t", ["--set", "model.options.head=integral"]),
+        ("resnet18", ["--set", "model.options.head_cfg={target: 2.5d}"]),
     ],
-    ids=["resnet", "timm", "mano-head", "chained"],
+    ids=["resnet", "timm", "mano-head", "chained", "heatmap25d", "integral-timm", "direct-2.5d"],
 )
 def test_short_run_of_every_family_on_a_freihand_fixture(fixture_root, tmp_path, model, extra):
     out = tmp_path / "run"
@@ -168,6 +171,11 @@ def test_short_run_of_every_family_on_a_freihand_fixture(fixture_root, tmp_path,
     assert metrics["num_samples"] == 2  # 1 held-out unique id x 2 versions
     assert np.isfinite(metrics["pa_mpjpe_mm"]) and metrics["baseline_pa_mpjpe_mm"] > 0
     assert (out / "model.safetensors").stat().st_size > 0
+    # the exported weights rebuild their model (head included) and evaluate
+    scored = tmp_path / "eval.json"
+    _cli("eval", "--weights", str(out / "model.safetensors"), "--data", "freihand", "--data-root",
+         str(fixture_root), "--split", "val", "--device", "cpu", "--workers", "0", "--out", str(scored))
+    assert json.loads(scored.read_text())["num_samples"] == 2
 
 
 def test_missing_files_are_listed(tmp_path):

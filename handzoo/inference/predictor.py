@@ -16,6 +16,7 @@ from handzoo import joints
 from handzoo._version import __version__
 from handzoo.device import resolve_device
 from handzoo.errors import UsageError
+from handzoo.geometry import crop_resize_K
 from handzoo.inference.camera import (
     DEFAULT_FOV_DEG,
     DEFAULT_ROOT_DEPTH,
@@ -32,6 +33,7 @@ from handzoo.inference.images import (
     as_sequence,
     load_crop,
 )
+from handzoo.model import forward_with_camera
 
 TWO_D_NOTE = (
     "joints2d is an approximation: the model predicts root-relative joints, so the wrist was placed at "
@@ -350,16 +352,30 @@ class Predictor:
 
     def _predict_crops(self, crops: list[Crop], Ks: list[np.ndarray | None]) -> list[Prediction]:
         x = self.normalise(np.stack([c.pixels for c in crops]))
-        with torch.inference_mode():
-            out = self.model(x)
-        joints3d = out.joints3d.float().cpu().numpy()
-        vertices = out.vertices.float().cpu().numpy() if getattr(out, "vertices", None) is not None else None
         boxes = np.array([c.box for c in crops], dtype=np.float64)
         K = np.stack(
             [k if k is not None else default_K(c.box, self.fov_deg) for k, c in zip(Ks, crops, strict=True)]
         )
-        t = place_hand(joints3d, K, boxes, self.root_depth)
-        uv = project_placed(joints3d, t, K)
+        # The crop's own camera: image-space heads lift their 2D joints to 3D with it.
+        K_crop = torch.as_tensor(
+            np.stack([crop_resize_K(k, tuple(b), self.size) for k, b in zip(K, boxes, strict=True)]),
+            dtype=torch.float32,
+            device=self.device,
+        )
+        with torch.inference_mode():
+            out = forward_with_camera(self.model, x, K_crop)
+        joints3d = out.joints3d.float().cpu().numpy()
+        vertices = out.vertices.float().cpu().numpy() if getattr(out, "vertices", None) is not None else None
+        root = (out.extras or {}).get("root")
+        if out.joints2d is not None and root is not None:
+            # The head's own 2D joints and the wrist it placed, back in the original image's pixels.
+            scale = (boxes[:, 2] - boxes[:, 0]) / self.size
+            uv = out.joints2d.float().cpu().numpy().astype(np.float64) * scale[:, None, None]
+            uv += boxes[:, None, :2]
+            t = root.float().cpu().numpy().astype(np.float64)
+        else:
+            t = place_hand(joints3d, K, boxes, self.root_depth)
+            uv = project_placed(joints3d, t, K)
         return [
             Prediction(
                 joints3d=joints3d[b],

@@ -33,6 +33,7 @@ from handzoo.errors import HandzooError, UsageError
 from handzoo.evaluation import autocast, predict, score
 from handzoo.interfaces import part_metadata
 from handzoo.losses import build_training_loss
+from handzoo.model import takes_camera
 from handzoo.runner import checkpoint as ckpt
 from handzoo.runner.baseline import procrustes_mean
 from handzoo.runner.budget import UNFITTED, TimeBudget
@@ -267,6 +268,7 @@ class Trainer:
 
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
         loss_fn = build_training_loss(raw_model, cfg.optim.loss, cfg.optim.loss_cfg)
+        self._camera = takes_camera(raw_model)  # image-space heads lift to 3D with each crop's K
         self.cfg.optim.loss_terms = loss_fn.describe()
 
         step = 0
@@ -424,7 +426,7 @@ class Trainer:
         batch = {k: (v.to(dev, non_blocking=True) if torch.is_tensor(v) else v) for k, v in batch.items()}
         images = batch["image"].contiguous(memory_format=torch.channels_last)
         with autocast(dev, self.amp_dtype):
-            out = model(images)
+            out = model(images, K=batch["K"].float()) if self._camera and "K" in batch else model(images)
         loss = loss_fn(out, batch)["loss"].float()
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()

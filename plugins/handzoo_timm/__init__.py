@@ -43,11 +43,16 @@ def _model_factory(default_backbone: str | None):
 
 
 def _backbone_factory(default_arch: str | None):
-    def build(arch: str | None = default_arch, pretrained: bool = False, weights: str | None = None):
+    def build(
+        arch: str | None = default_arch,
+        pretrained: bool = False,
+        weights: str | None = None,
+        feature_stride: int | None = None,
+    ):
         """A timm feature extractor: images (B,3,H,W) -> features (B,C,h,w)."""
         from handzoo_timm.backbone import TimmBackbone
 
-        return TimmBackbone(arch, pretrained=pretrained, weights=weights)
+        return TimmBackbone(arch, pretrained=pretrained, weights=weights, feature_stride=feature_stride)
 
     return build
 

@@ -10,13 +10,13 @@ from torch import nn
 from handzoo.errors import UnknownNameError, UsageError
 
 
-def _create_timm(arch: str, pretrained: bool, weights: str | None) -> nn.Module:
+def _create_timm(arch: str, pretrained: bool, weights: str | None, **kwargs) -> nn.Module:
     import timm
 
     if not timm.is_model(arch):
         close = timm.list_models(f"*{arch.split('.')[0][:6]}*")[:5]
         raise UnknownNameError("timm architecture", arch, close, len(timm.list_models()))
-    kwargs = {"num_classes": 0}
+    kwargs = kwargs or {"num_classes": 0}
     if weights is not None:
         path = Path(weights).expanduser()
         if not path.is_file():
@@ -40,7 +40,9 @@ def _create_timm(arch: str, pretrained: bool, weights: str | None) -> nn.Module:
 class TimmBackbone(nn.Module):
     """Images (B,3,H,W), normalised with ``preprocessing`` -> features (B,C,h,w).
 
-    CNNs return their last feature map. Token models (ViTs) return their
+    CNNs return their last feature map (stride 32), or with ``feature_stride``
+    (8, 16, ...) the map of the stage with that stride, through timm's feature
+    extraction: heads that need finer maps work on any timm CNN. Token models (ViTs) return their
     pooled embedding as (B,C,1,1), pooled the way the architecture's own head
     pools (class token or mean), so every head can treat the output alike.
 
@@ -49,11 +51,32 @@ class TimmBackbone(nn.Module):
         preprocessing: ``mean`` and ``std`` (RGB, 0..1 scale) the trunk expects.
     """
 
-    def __init__(self, arch: str, pretrained: bool = False, weights: str | None = None) -> None:
+    def __init__(
+        self,
+        arch: str,
+        pretrained: bool = False,
+        weights: str | None = None,
+        feature_stride: int | None = None,
+    ) -> None:
         super().__init__()
         self.arch = arch
-        self.trunk = _create_timm(arch, pretrained, weights)
-        self.num_features = int(self.trunk.num_features)
+        self.feature_stride = feature_stride
+        if feature_stride is None:
+            self.trunk = _create_timm(arch, pretrained, weights)
+            self.num_features = int(self.trunk.num_features)
+        else:
+            # timm's feature extraction: the map of the stage whose reduction is feature_stride.
+            probe = _create_timm(arch, False, None, features_only=True)
+            strides = list(probe.feature_info.reduction())
+            if feature_stride not in strides:
+                raise UsageError(
+                    f"backbone {arch}: feature_stride={feature_stride} is not one of its stages' "
+                    f"strides ({', '.join(map(str, strides))})"
+                )
+            index = strides.index(feature_stride)
+            self.trunk = _create_timm(arch, pretrained, weights, features_only=True, out_indices=(index,))
+            self.num_features = int(self.trunk.feature_info.channels()[0])
+        self.handzoo_metadata = {"feature_stride": feature_stride} if feature_stride else {}
         cfg = getattr(self.trunk, "pretrained_cfg", {}) or {}
         self.preprocessing = {
             "mean": tuple(cfg.get("mean", (0.485, 0.456, 0.406))),
@@ -61,6 +84,8 @@ class TimmBackbone(nn.Module):
         }
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
+        if self.feature_stride is not None:
+            return self.trunk(images)[0]
         feats = self.trunk.forward_features(images)
         if feats.ndim == 4:
             return feats
