@@ -178,3 +178,15 @@ def test_predictor_draws_the_heads_own_2d_joints():
         out = model.eval()(predictor.normalise(image[None]), K=K)
     np.testing.assert_allclose(hand.joints2d, out.joints2d[0].numpy(), atol=1e-3)
     np.testing.assert_allclose(hand.translation, out.extras["root"][0].numpy(), atol=1e-5)
+
+
+def test_heads_work_on_any_timm_cnn_and_finer_backbone_maps():
+    torch.manual_seed(7)
+    model = handzoo.create_model(
+        "timm/convnext_atto", head="integral", feature_stride=16, head_cfg={"upsample": 1, "depth_bins": 4}
+    )
+    assert model.backbone.num_features == 160 and model.handzoo_metadata["feature_stride"] == 16
+    out = model(torch.randn(2, 3, 64, 64))
+    assert out.joints3d.shape == (2, 21, 3) and out.extras["zr"].shape == (2, 21)
+    with pytest.raises(handzoo.UsageError, match="feature_stride=12 is not one of its stages' strides"):
+        handzoo.create_model("resnet18", feature_stride=12)

@@ -99,6 +99,7 @@ def _model_factory(backbone: str, head: str):
         backbone_pretrained: bool = False,
         backbone_weights: str | None = None,
         head_cfg: dict[str, Any] | None = None,
+        feature_stride: int | None = None,
     ):
         """A registered backbone + an image-space head."""
         from handzoo.model import build_hand_model
@@ -107,7 +108,11 @@ def _model_factory(backbone: str, head: str):
             backbone,
             head=head,
             image_size=image_size,
-            backbone_cfg={"pretrained": backbone_pretrained, "weights": backbone_weights},
+            backbone_cfg={
+                "pretrained": backbone_pretrained,
+                "weights": backbone_weights,
+                "feature_stride": feature_stride,
+            },
             head_cfg=head_cfg,
         )
 

@@ -25,6 +25,7 @@ def _model_factory(default_backbone: str | None):
         backbone_pretrained: bool = False,
         backbone_weights: str | None = None,
         head_cfg: dict[str, Any] | None = None,
+        feature_stride: int | None = None,
         arch: str | None = None,
     ):
         """Backbone + head, composed by handzoo.model.build_hand_model."""
@@ -35,7 +36,11 @@ def _model_factory(default_backbone: str | None):
             backbone=name,
             head=head,
             image_size=image_size,
-            backbone_cfg={"pretrained": backbone_pretrained, "weights": backbone_weights},
+            backbone_cfg={
+                "pretrained": backbone_pretrained,
+                "weights": backbone_weights,
+                "feature_stride": feature_stride,
+            },
             head_cfg=head_cfg,
         )
 
@@ -80,7 +85,8 @@ def register_models(register):
         register(
             arch,
             _model_factory(arch),
-            description=f"{arch} + direct 63-D joint regression (the seed report's model)",
+            description=f"{arch} + direct 63-D joint regression"
+            + (" (the seed report's model)" if arch == "resnet101" else ""),
             family="resnet",
         )
     register(
