@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from handzoo import joints
 from handzoo._version import __version__
 from handzoo.errors import DataError, UsageError
+from handzoo.files import replace_atomic
 
 if TYPE_CHECKING:
     import torch
@@ -112,8 +113,7 @@ def export_weights(model: torch.nn.Module, path: str | Path, metadata: dict[str,
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp")
     save_model(model, str(tmp), metadata=metadata)
-    tmp.replace(path)
-    return path
+    return replace_atomic(tmp, path)
 
 
 def read_tensors(path: str | Path) -> dict[str, torch.Tensor]:

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import handzoo
 from handzoo.errors import HandzooError, UsageError
 from handzoo.zoo.catalogue import parse_zoo
 from handzoo.zoo.hub import (
@@ -246,3 +247,14 @@ def test_pull_cli_prints_the_verified_path_and_one_line_errors(payload, tmp_path
         code, _, err = cli("pull", "resnet18:zzz")
         assert code == 2 and err.count("\n") == 1 and "(tags: a, b)" in err
     assert issubclass(DownloadError, HandzooError) and issubclass(IntegrityError, HandzooError)
+
+
+def test_pull_of_an_unknown_name_suggests_registered_ones():
+    """It used to advise `handzoo run nosuchmodel`, which fails."""
+    from handzoo.cli import main
+
+    with pytest.raises(SystemExit) as done:
+        main(["pull", "resnet10"])
+    assert done.value.code == 2
+    with pytest.raises(handzoo.UnknownNameError, match="unknown model 'nosuchmodel'"):
+        handzoo.create_model("nosuchmodel", pretrained=True)

@@ -133,3 +133,16 @@ def test_run_init_fine_tunes_from_published_weights_over_http(tmp_path, tmp_path
     # a local file works the same, offline
     code, out, err = cli(*_run_args(tmp_path / "local", "--init", str(run / "model.safetensors")))
     assert code == 0 and "initialised from" in out, err
+
+
+def test_written_weights_keep_the_usual_permissions(tmp_path):
+    """safetensors creates 0600 files: a published file must be readable by a web server."""
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        path = export_random_weights(tmp_path, "resnet18", image_size=32)
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644

@@ -39,7 +39,9 @@ class RandomHands(torch.utils.data.Dataset):
     def __init__(self, split="train", image_size=32, n=48, **ignored):
         self.split, self.image_size, self.n = split, image_size, n
         rng = np.random.default_rng(0 if split == "train" else 1)
-        self.joints3d = rng.normal(size=(n, 21, 3)).astype(np.float32) * 0.05
+        # metres in front of a camera K (image-space heads lift with it; the others ignore it)
+        self.joints3d = rng.normal(size=(n, 21, 3)).astype(np.float32) * 0.05 + np.float32([0, 0, 0.5])
+        self.K = torch.tensor([[60.0, 0.0, image_size / 2], [0.0, 60.0, image_size / 2], [0.0, 0.0, 1.0]])
 
     def __len__(self):
         return self.n
@@ -47,7 +49,7 @@ class RandomHands(torch.utils.data.Dataset):
     def __getitem__(self, i):
         g = torch.Generator().manual_seed(1000 * (self.split == "val") + i)
         image = torch.randn(3, self.image_size, self.image_size, generator=g)
-        return {"image": image, "joints3d": torch.from_numpy(self.joints3d[i]), "index": i}
+        return {"image": image, "joints3d": torch.from_numpy(self.joints3d[i]), "K": self.K, "index": i}
 
 
 @handzoo.hookimpl
@@ -384,6 +386,22 @@ def test_ddp_with_two_processes_evaluates_every_sample_once(toy_env, tmp_path):
     assert [r["step"] for r in _history(out) if "loss" in r] == [1, 2, 3, 4]
     # The gathered metric equals a single-process evaluation of the exported weights.
     assert _pa_mpjpe_of_exported(out) == pytest.approx(metrics["pa_mpjpe_mm"], rel=1e-4)
+
+
+def test_ddp_trains_an_image_space_head_with_each_crops_camera(toy_env, tmp_path):
+    torchrun = shutil.which("torchrun") or str(Path(sys.executable).with_name("torchrun"))
+    out = tmp_path / "ddp"
+    head = ["--set", "model.options.head=integral", "--set", "model.options.head_cfg={depth_bins: 4}"]
+    cmd = [torchrun, "--standalone", "--nproc-per-node", "2", "-m", "handzoo", "run", "resnet18", *COMMON]
+    cmd += [*head, "--max-steps", "3", "--out", str(out)]
+    res = subprocess.run(cmd, env=toy_env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "no camera K given" not in res.stderr  # the batches' K reached the head
+    assert json.loads((out / "metrics.json").read_text())["num_samples"] == 48
+    import yaml
+
+    terms = yaml.safe_load((out / "config.yaml").read_text())["optim"]["loss_terms"]
+    assert {"joints", "uv", "depth", "scale"} <= set(terms)
 
 
 def test_amp_dtype_follows_the_device_and_the_cpu_instructions():

@@ -43,7 +43,8 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 from handzoo._version import __version__
-from handzoo.errors import HandzooError, UsageError
+from handzoo.errors import HandzooError, UnknownNameError, UsageError
+from handzoo.files import replace_atomic
 from handzoo.paths import weights_cache_dir
 from handzoo.zoo.schema import WeightEntry, Zoo, file_name_of, parse_ref
 
@@ -181,7 +182,7 @@ def fetch(
                 f"{sha256[:16]}...; it was deleted. The file on the server changed or the zoo entry "
                 "is wrong: republish the weights or fix the entry's sha256"
             )
-        os.replace(part, final)  # atomic: the cache never holds a half-written final file
+        replace_atomic(part, final)  # atomic: the cache never holds a half-written final file
     return final
 
 
@@ -408,6 +409,12 @@ def weight_entry(name: str, tag: str | None = None, zoo: Zoo | None = None) -> W
     zoo = zoo or load_zoo()
     arch = zoo.architectures.get(name)
     if arch is None or not arch.weights:
+        from handzoo.plugins import get_registry
+
+        registry = get_registry()
+        if ("model", name) not in registry:  # a typo gets suggestions, not advice to train it
+            close = registry.suggest("model", name)
+            raise UnknownNameError("model", name, close, len(registry.names("model")))
         raise UsageError(no_weights_message(name))
     entry = arch.weight(tag)
     if entry is None:

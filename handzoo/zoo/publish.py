@@ -20,7 +20,6 @@ file keeps its comments (:mod:`handzoo.zoo.catalogue_edit`).
 from __future__ import annotations
 
 import json
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from handzoo._version import __version__
 from handzoo.cost import count_params, measure_gflops
 from handzoo.errors import UsageError
+from handzoo.files import replace_atomic
 from handzoo.zoo.catalogue import zoo_source
 from handzoo.zoo.catalogue_edit import add_weight_entry
 from handzoo.zoo.schema import WeightEntry
@@ -86,7 +86,7 @@ def _publish_file(
     _canonical_header(tmp)
     sha = sha256_file(tmp)
     final = dest / f"{file_stem}-{sha[:HASH_CHARS]}.safetensors"
-    os.replace(tmp, final)
+    replace_atomic(tmp, final)  # the usual permissions: a web server can serve it
     return final, sha
 
 
