@@ -118,7 +118,7 @@ class ImageSpaceHead(nn.Module):
         cam = self.camera(K, image_hw, uv)
         joints, _ = from_25d(uv, zr, cam, s)
         root = joints[:, :1]
-        extras.update(zr=zr, scale=s, root=root[:, 0], image_width=float(image_hw[1]))
+        extras.update(zr=zr, scale=s, root=root[:, 0], image_width=image_hw[1])
         return HandOutput(joints3d=joints - root, joints2d=uv, extras=extras)
 
     # -- loss terms (handzoo.losses.ExtraLosses) ------------------------------------------
