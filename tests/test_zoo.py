@@ -33,9 +33,10 @@ def test_shipped_catalogue_is_valid_and_has_the_seed_references():
     refs = {n: [r.value for r in a.references] for n, a in zoo.architectures.items()}
     assert refs["resnet34"] == [13.83] and refs["resnet101"] == [10.09]
     assert refs["chained-r50-r50-r34"] == [13.14]
+    assert refs["resnet50-2.5d"] == [7.1]  # PeCLR's ResNet50 with a 2.5D target
     for arch in zoo.architectures.values():
         for r in arch.references:
-            assert "not produced here" in r.note and r.source == "seed report"
+            assert "not produced here" in r.note and r.source in ("seed report", "PeCLR (ICCV 2021)")
     assert zoo.recipes["seed-resnet101"].optim["lr"] == 1e-4
 
 
