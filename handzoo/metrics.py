@@ -190,7 +190,7 @@ def _polar_newton(m: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def _procrustes_factors(
-    m: torch.Tensor, allow_reflection: bool
+    m: torch.Tensor, allow_reflection: bool, fixed_cost: bool = False
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Orthogonal factor (N,3,3) and sum of singular values (N,) of orthogonal Procrustes.
 
@@ -199,9 +199,18 @@ def _procrustes_factors(
     direction is flipped when ``det(U Vh) < 0`` (Kabsch/Umeyama), and its
     singular value subtracted. ``R`` comes from a Newton polar iteration where
     that is safe (see :func:`_polar_newton`) and from an SVD elsewhere; both
-    run in float64, on the CPU for devices without float64.
+    run in float64, on the CPU for devices without float64. ``fixed_cost``
+    takes the SVD for every sample: no convergence test reads the device, so
+    a training step on a GPU never waits for it.
     """
     m64 = m if m.dtype == torch.float64 else m.detach().cpu().to(torch.float64)
+    if fixed_cost:  # one batched SVD, no data-dependent branch: no host synchronisation
+        u, w, vh = torch.linalg.svd(m64)
+        if not allow_reflection:
+            sign = torch.where(torch.linalg.det(u) * torch.linalg.det(vh) < 0, -1.0, 1.0).to(w)
+            u = torch.cat([u[..., :2], u[..., 2:] * sign[:, None, None]], dim=-1)
+        rot = u @ vh
+        return rot.to(m), (rot * m64).sum(dim=(1, 2)).to(m)
     rot, ok = _polar_newton(m64)
     if not allow_reflection:
         ok = ok & (torch.linalg.det(m64) > 0)  # there the polar factor is already a rotation
@@ -220,7 +229,7 @@ def _procrustes_factors(
 
 
 def _similarity(
-    pred: torch.Tensor, gt: torch.Tensor, allow_reflection: bool = True
+    pred: torch.Tensor, gt: torch.Tensor, allow_reflection: bool = True, fixed_cost: bool = False
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Official align_w_scale, factored: ``aligned = pred_c @ T + mu_gt``.
 
@@ -239,7 +248,7 @@ def _similarity(
     s_gt = torch.linalg.vector_norm(gt_c, dim=(1, 2)) + _NORM_EPS
     s_pred = torch.linalg.vector_norm(pred_c, dim=(1, 2)) + _NORM_EPS
     # scipy.linalg.orthogonal_procrustes(gt_n, pred_n): R = U Vh from svd(gt_n^T pred_n)
-    rot, w_sum = _procrustes_factors(gt_c.transpose(1, 2) @ pred_c, allow_reflection)
+    rot, w_sum = _procrustes_factors(gt_c.transpose(1, 2) @ pred_c, allow_reflection, fixed_cost)
     scale = w_sum / (s_gt * s_pred)  # sum of singular values of gt_n^T pred_n
     factor = scale * s_gt / s_pred
     return pred_c, rot.transpose(1, 2) * factor[:, None, None], gt_c, mu_gt
@@ -261,13 +270,16 @@ def _aligned_errors(
 
 
 def procrustes_transform(
-    pred: torch.Tensor, gt: torch.Tensor, allow_reflection: bool = True
+    pred: torch.Tensor, gt: torch.Tensor, allow_reflection: bool = True, fixed_cost: bool = False
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The similarity map of official alignment, as tensors: ``aligned = (pred - mu_pred) @ T + mu_gt``.
 
     Args:
         pred, gt: (N,P,3), same units, same point order.
         allow_reflection: as in :func:`procrustes_align`.
+        fixed_cost: one batched SVD for every sample instead of the Newton
+            iteration's convergence tests, so nothing waits for the device (a
+            training loss on a GPU); the same map to rounding.
 
     Returns:
         ``T`` (N,3,3) (rotation times scale), ``mu_pred`` and ``mu_gt`` (N,1,3),
@@ -280,7 +292,7 @@ def procrustes_transform(
         pred, gt = validate_pair(pred.detach(), gt.detach())
         work = _work_dtype(pred.device)
         p, g = pred.to(work), gt.to(work)
-        _, t, _, mu_gt = _similarity(p, g, allow_reflection)
+        _, t, _, mu_gt = _similarity(p, g, allow_reflection, fixed_cost)
         return t, p.mean(dim=1, keepdim=True), mu_gt
 
 

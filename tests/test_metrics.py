@@ -314,3 +314,20 @@ def test_registered_metrics_are_the_library_functions():
     np.testing.assert_array_equal(root_rel.numpy(), metrics.mpjpe(p, g, True).numpy())
     entry = registry.get("metric", "f15")
     assert entry.default_cfg["threshold"] == 0.015 and entry.metadata["units"] == "fraction"
+
+
+@pytest.mark.parametrize("allow_reflection", [True, False])
+def test_fixed_cost_transform_equals_the_default_one(allow_reflection):
+    """The training loss's SVD-only route (no host sync) gives the metrics' own map."""
+    g = torch.Generator().manual_seed(11)
+    pred = torch.randn(40, 21, 3, generator=g, dtype=torch.float64)
+    gt = torch.randn(40, 21, 3, generator=g, dtype=torch.float64)
+    pred[3] = gt[3] * torch.tensor([-1.0, 1.0, 1.0])  # a mirrored set: the reflection case
+    ref = metrics.procrustes_transform(pred, gt, allow_reflection)
+    got = metrics.procrustes_transform(pred, gt, allow_reflection, fixed_cost=True)
+    for a, b in zip(ref, got, strict=True):
+        torch.testing.assert_close(a, b, atol=1e-12, rtol=0)
+    t, mu_p, mu_g = ref
+    aligned = (pred - mu_p) @ t + mu_g
+    expected = metrics.procrustes_align(pred, gt, allow_reflection)
+    torch.testing.assert_close(aligned, expected, atol=1e-12, rtol=0)
