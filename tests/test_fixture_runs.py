@@ -196,3 +196,4 @@ def test_missing_files_are_listed(tmp_path):
     assert res.returncode != 0
     line = res.stderr.strip().splitlines()[-1]
     assert "training_xyz.json" in line
+    assert not (tmp_path / "run").exists()  # a failed run leaves no empty folder behind

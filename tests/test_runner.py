@@ -272,6 +272,8 @@ def test_usage_errors_exit_2(toy_env, tmp_path):
     assert res.returncode == 2 and "unknown loss 'l1pa': did you mean 'l1', 'l1_pa'?" in res.stderr
     res = _run(["resnet18", *COMMON, "--set", "optim.loss_cfg={beta: 1}"], toy_env, tmp_path, check=False)
     assert res.returncode == 2 and "loss 'l1' has no option 'beta'" in res.stderr
+    res = _run(["resnet18", *COMMON, "--data-root", str(tmp_path)], toy_env, tmp_path, check=False)
+    assert res.returncode == 2 and "add --data freihand" in res.stderr
     assert not (tmp_path / "runs").exists()
 
 

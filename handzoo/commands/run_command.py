@@ -90,14 +90,26 @@ def run_command(
         cfg, summary = resolve_config(model, flags, list(sets), base)
         # Names of other kinds fail before anything is written, with suggestions.
         checked_build("loss", cfg.optim.loss, **cfg.optim.loss_cfg)  # its options too (cheap)
-        get_registry().get("dataset", cfg.data.name)
+        entry = get_registry().get("dataset", cfg.data.name)
+        if cfg.data.root is not None and "root" not in entry.default_cfg:
+            folder_sets = [e.name for e in get_registry().entries("dataset") if "root" in e.default_cfg]
+            raise UsageError(
+                f"--data-root is given, but dataset {cfg.data.name!r} is not read from a folder; "
+                f"add --data {' or --data '.join(folder_sets) or 'NAME'} to read {cfg.data.root}"
+            )
         if force:
             clean_out_dir(out_dir)
+    created = not out_dir.exists()
     out_dir.mkdir(parents=True, exist_ok=True)
-    trainer = Trainer(cfg, out_dir, resume=resume, console=console)
-    if summary and trainer.dist.is_main:
-        console.print(f"embedded default (no --data): {summary}")
-    result = trainer.run()
+    try:
+        trainer = Trainer(cfg, out_dir, resume=resume, console=console)
+        if summary and trainer.dist.is_main:
+            console.print(f"embedded default (no --data): {summary}")
+        result = trainer.run()
+    except BaseException:
+        if created and out_dir.is_dir() and not any(out_dir.iterdir()):
+            out_dir.rmdir()  # a run that failed before writing anything leaves no empty folder
+        raise
     if trainer.dist.is_main:
         _print_run_summary(console, result)
 
