@@ -249,9 +249,14 @@ def test_run_writes_every_output_and_the_weights_reproduce_predictions(toy_env, 
     shown = subprocess.run(cmd, env=toy_env, cwd=tmp_path, capture_output=True, text=True)
     assert shown.returncode == 0, shown.stderr
     assert "worst_joint_mm" in shown.stdout
-    assert json.loads((tmp_path / "m.json").read_text())["worst_joint_mm"] == pytest.approx(
-        metrics["worst_joint_mm"], rel=1e-3
-    )
+    evaluated = json.loads((tmp_path / "m.json").read_text())
+    # eval scores at the run's own precision: the same numbers as the run's metrics.json
+    for key in ("worst_joint_mm", "pa_mpjpe_mm", "mpjpe_mm"):
+        assert evaluated[key] == pytest.approx(metrics[key], rel=1e-6), key
+    card = (out / "MODEL_CARD.md").read_text()
+    assert "Input: RGB images of 32 x 32 px" in card
+    if metrics["pa_mpjpe_mm"] >= metrics["baseline_pa_mpjpe_mm"]:
+        assert "**This model does not beat the constant pose**" in card
 
 
 def test_existing_run_is_not_overwritten(toy_env, tmp_path):

@@ -30,6 +30,9 @@ def eval_command(
     root_depth: float = typer.Option(
         0.7, "--root-depth", help="Wrist depth in metres used to place predictions in a submission."
     ),
+    amp: bool = typer.Option(
+        True, "--amp/--no-amp", help="A run's precision on this device (bf16 where native) or float32."
+    ),
 ) -> None:
     """Metrics of a model on a split (PA-MPJPE, MPJPE, AUC; mesh metrics with vertices) or of a submission."""
     import json as _json
@@ -53,7 +56,7 @@ def eval_command(
     import torch
 
     import handzoo
-    from handzoo.device import resolve_device
+    from handzoo.device import amp_dtype_for, resolve_device
     from handzoo.evaluation import per_joint_table, predict, report, score
 
     dev = resolve_device(device)
@@ -73,8 +76,15 @@ def eval_command(
 
     with Progress(console=console, transient=True) as bar:
         task = bar.add_task(f"{data}/{split}", total=len(dataset))
+        # The run's own validation precision, so its metrics.json and this agree.
         rows = predict(
-            net, dataset, dev, batch_size=batch_size, workers=workers, progress=lambda n: bar.advance(task, n)
+            net,
+            dataset,
+            dev,
+            batch_size=batch_size,
+            workers=workers,
+            amp_dtype=amp_dtype_for(dev, amp),
+            progress=lambda n: bar.advance(task, n),
         )
     assert rows is not None
     if write_submission:

@@ -22,6 +22,21 @@ def _describe_loss_terms(terms: dict[str, Any]) -> str:
     return "; ".join(parts)
 
 
+def _baseline_verdict(metrics: dict[str, Any]) -> list[str]:
+    """A plain sentence on whether the model beats the constant pose (lines for the card)."""
+    pa, base = metrics.get("pa_mpjpe_mm"), metrics.get("baseline_pa_mpjpe_mm")
+    if not isinstance(pa, (int, float)) or not isinstance(base, (int, float)) or base <= 0:
+        return []
+    ratio = pa / base
+    if ratio >= 1.0:
+        return [
+            f"**This model does not beat the constant pose** ({pa:.2f} mm against {base:.2f} mm, "
+            f"{ratio:.2f}x): it has not learned finger articulation yet.",
+            "",
+        ]
+    return [f"PA-MPJPE is {ratio:.2f}x the constant pose's.", ""]
+
+
 def write_model_card(
     path: str | Path,
     model_name: str,
@@ -38,6 +53,8 @@ def write_model_card(
         "",
         "3D hand pose from a single RGB image: 21 joints, metres, root-relative,",
         "canonical FreiHAND/OpenPose order (see `handzoo.joints.CANONICAL`).",
+        f"Input: RGB images of {data['image_size']} x {data['image_size']} px, normalised with the mean/std",
+        "recorded in the weights' header.",
         "",
         "## Training",
         "",
@@ -60,6 +77,7 @@ def write_model_card(
         "`baseline_pa_mpjpe_mm` is the best constant prediction under PA alignment",
         "(the Procrustes mean of the training poses).",
         "",
+        *_baseline_verdict(metrics),
         "## Use",
         "",
         "```python",
