@@ -36,6 +36,23 @@ Batch = Mapping[str, Any]
 LossFn = Callable[["HandOutput", Batch], dict[str, "torch.Tensor"]]
 
 
+def merge_loss_weights(defaults: Mapping[str, float], given: Mapping[str, float] | None, part: str) -> dict:
+    """A part's term weights: ``defaults`` updated by ``given``; an unknown term is a one-line error.
+
+    Raises:
+        ConfigError: naming the unknown terms and the part's own (the joint loss is never one of them).
+    """
+    from handzoo.errors import ConfigError
+
+    unknown = sorted(set(given or {}) - set(defaults))
+    if unknown:
+        raise ConfigError(
+            f"loss_weights names {', '.join(map(repr, unknown))}; {part}'s terms are "
+            f"{', '.join(defaults)} (the joint loss is the run's optim.loss)"
+        )
+    return {**defaults, **(given or {})}
+
+
 def root_relative_target(batch: Batch, like: torch.Tensor) -> torch.Tensor:
     """The batch's joints3d (B,21,3) with the wrist subtracted, in ``like``'s dtype and device."""
     gt = batch["joints3d"].to(device=like.device, dtype=like.dtype)

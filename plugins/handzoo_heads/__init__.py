@@ -14,9 +14,8 @@ Models: ``resnet50-2.5d``, ``resnet101-2.5d`` (``heatmap25d``) and
 
 from __future__ import annotations
 
-from typing import Any
-
 import handzoo
+from handzoo.model_factory import hand_model_factory
 
 TARGETS = ("camera", "2.5d")
 
@@ -93,32 +92,6 @@ def register_heads(register):
     register("integral", _integral, outputs=["joints3d", "joints2d"])
 
 
-def _model_factory(backbone: str, head: str):
-    def build(
-        image_size: int = 128,
-        backbone_pretrained: bool = False,
-        backbone_weights: str | None = None,
-        head_cfg: dict[str, Any] | None = None,
-        feature_stride: int | None = None,
-    ):
-        """A registered backbone + an image-space head."""
-        from handzoo.model import build_hand_model
-
-        return build_hand_model(
-            backbone,
-            head=head,
-            image_size=image_size,
-            backbone_cfg={
-                "pretrained": backbone_pretrained,
-                "weights": backbone_weights,
-                "feature_stride": feature_stride,
-            },
-            head_cfg=head_cfg,
-        )
-
-    return build
-
-
 @handzoo.hookimpl
 def register_models(register):
     for backbone, head, name, what in (
@@ -127,5 +100,5 @@ def register_models(register):
         ("resnet50", "integral", "resnet50-integral", "integral regression of x, y, depth"),
     ):
         register(
-            name, _model_factory(backbone, head), description=f"{backbone} + {what}", family="image-space"
+            name, hand_model_factory(backbone, head), description=f"{backbone} + {what}", family="image-space"
         )

@@ -33,6 +33,7 @@ from torch.nn import functional as F
 
 from handzoo.errors import ConfigError
 from handzoo.inference.defaults import DEFAULT_FOV_DEG
+from handzoo.losses import merge_loss_weights
 from handzoo.output import HandOutput
 from handzoo_heads.image_space import default_K, from_25d, to_25d
 
@@ -72,13 +73,7 @@ class ImageSpaceHead(nn.Module):
     def __init__(self, in_features: int, loss_weights: dict[str, float] | None = None) -> None:
         super().__init__()
         weights = {**BASE_WEIGHTS, **{k: 0.01 for k in self.extra_terms}}
-        unknown = sorted(set(loss_weights or {}) - set(weights))
-        if unknown:
-            raise ConfigError(
-                f"loss_weights names {', '.join(map(repr, unknown))}; this head's terms are "
-                f"{', '.join(weights)} (the joint loss is the run's optim.loss)"
-            )
-        self.loss_weights = {**weights, **(loss_weights or {})}
+        self.loss_weights = merge_loss_weights(weights, loss_weights, "this head")
         self.scale = nn.Linear(in_features, 1)
         nn.init.zeros_(self.scale.weight)
         nn.init.constant_(self.scale.bias, math.log(SCALE_INIT))

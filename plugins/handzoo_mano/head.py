@@ -7,7 +7,8 @@ import logging
 import torch
 from torch import nn
 
-from handzoo.errors import ConfigError, UsageError
+from handzoo.errors import UsageError
+from handzoo.losses import merge_loss_weights
 from handzoo.output import HandOutput
 from handzoo_mano.hand_layer import create_hand_layer
 from handzoo_mano.losses import DEFAULT_WEIGHTS, mano_terms
@@ -71,13 +72,7 @@ class ManoHead(nn.Module):
         self.pose_repr = pose_repr
         self.hand_model_kind = self.layer.model_kind
         self.handzoo_metadata = {"hand_model": self.hand_model_kind, "pose_repr": pose_repr}
-        unknown = sorted(set(loss_weights or {}) - set(DEFAULT_WEIGHTS))
-        if unknown:
-            raise ConfigError(
-                f"loss_weights names {', '.join(map(repr, unknown))}; the MANO head's terms are "
-                f"{', '.join(DEFAULT_WEIGHTS)} (the joint loss is the run's optim.loss)"
-            )
-        self.loss_weights = {**DEFAULT_WEIGHTS, **(loss_weights or {})}
+        self.loss_weights = merge_loss_weights(DEFAULT_WEIGHTS, loss_weights, "the MANO head")
 
         self.orient_dim = 6 if pose_repr == "rot6d" else 3
         self.pose_dim = {"rot6d": 15 * 6, "axis_angle": 45, "pca": ncomps}[pose_repr]
