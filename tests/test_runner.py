@@ -245,12 +245,13 @@ def test_run_writes_every_output_and_the_weights_reproduce_predictions(toy_env, 
     assert "| worst_joint_mm |" in (out / "MODEL_CARD.md").read_text()
     evaluate = ["eval", "--weights", str(out / "model.safetensors"), "--data", "randomhands"]
     evaluate += ["--split", "val", "--device", "cpu", "--workers", "0", "--out", str(tmp_path / "m.json")]
+    evaluate += ["--amp"]  # the run's precision: bf16 on CPUs with native bf16
     cmd = [sys.executable, "-m", "handzoo", *evaluate]
     shown = subprocess.run(cmd, env=toy_env, cwd=tmp_path, capture_output=True, text=True)
     assert shown.returncode == 0, shown.stderr
     assert "worst_joint_mm" in shown.stdout
     evaluated = json.loads((tmp_path / "m.json").read_text())
-    # eval scores at the run's own precision: the same numbers as the run's metrics.json
+    # eval --amp scores at the run's own precision: the same numbers as the run's metrics.json
     for key in ("worst_joint_mm", "pa_mpjpe_mm", "mpjpe_mm"):
         assert evaluated[key] == pytest.approx(metrics[key], rel=1e-6), key
     card = (out / "MODEL_CARD.md").read_text()

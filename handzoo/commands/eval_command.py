@@ -31,7 +31,7 @@ def eval_command(
         0.7, "--root-depth", help="Wrist depth in metres used to place predictions in a submission."
     ),
     amp: bool = typer.Option(
-        True, "--amp/--no-amp", help="A run's precision on this device (bf16 where native) or float32."
+        False, "--amp", help="Score at a run's precision on this device (bf16 where native), not float32."
     ),
 ) -> None:
     """Metrics of a model on a split (PA-MPJPE, MPJPE, AUC; mesh metrics with vertices) or of a submission."""
@@ -76,7 +76,7 @@ def eval_command(
 
     with Progress(console=console, transient=True) as bar:
         task = bar.add_task(f"{data}/{split}", total=len(dataset))
-        # The run's own validation precision, so its metrics.json and this agree.
+        # float32 by default; --amp: a run's own validation precision, so its metrics.json and this agree.
         rows = predict(
             net,
             dataset,
