@@ -26,6 +26,7 @@ from handzoo.plugins import get_host, get_registry
 from handzoo.zoo.catalogue import load_zoo, parse_zoo
 from handzoo.zoo.hub import fetch
 from handzoo.zoo.publish import entry_drift, publish_run
+from tests.conftest import export_random_weights
 from tests.http_server import serve_folder
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -346,3 +347,33 @@ def test_shipped_catalogue_entries_match_their_weights(name, entry):
             pytest.skip(f"{name}:{entry.tag} cannot be downloaded here: {exc}")
         raise
     assert entry_drift(name, entry, path) == []
+
+
+def test_a_run_on_a_handzoo_synth_folder_is_published_as_synthetic(tmp_path, zoo_copy):
+    """It was labelled `resnet18:freihand`, "training_data: freihand", because --data freihand read it."""
+    import json as _json
+
+    from handzoo.data.synthetic import generate_freihand
+    from handzoo.zoo.publish import describe_training_data
+
+    synth = generate_freihand(tmp_path / "synth", num=4, seed=7, num_eval=0, workers=1, progress=False)
+    run = tmp_path / "run"
+    run.mkdir()
+    weights = export_random_weights(run, "resnet18", image_size=32)
+    # the header of a `handzoo run --data freihand --data-root <synth folder>`
+    from safetensors.torch import load_file, save_file
+
+    from handzoo.weights import read_metadata
+
+    meta = read_metadata(weights)
+    config = _json.loads(meta["config"])
+    config["data"].update(name="freihand", root=str(synth))
+    save_file(load_file(str(weights)), str(weights), metadata={**meta, "config": _json.dumps(config)})
+    done = publish_run(run, zoo_file=zoo_copy, dest=tmp_path / "pub")
+    assert done.entry.tag == "synthetic"
+    assert done.entry.training_data.startswith("synthetic hands from `handzoo synth` (generator")
+    assert "seed 7, 4 images) read as freihand" in done.entry.training_data
+    assert describe_training_data({"name": "freihand", "root": str(tmp_path)}) == (
+        "freihand",
+        "freihand (train split)",
+    )

@@ -115,6 +115,37 @@ def _run_summary(run_dir: Path) -> tuple[dict[str, str], dict[str, Any], dict[st
     return meta, config, metrics, steps
 
 
+def describe_training_data(data: dict[str, Any]) -> tuple[str, str]:
+    """(short name for the tag and the metrics, one line for ``training_data``) of a run's data section.
+
+    A FreiHAND-layout folder written by ``handzoo synth`` (it holds the
+    generator's marker file) is synthetic data, whatever loader read it.
+    """
+    import json as _json
+
+    from handzoo.data.synthetic.generator import MARKER
+
+    name = str(data.get("name") or "unknown")
+    root = data.get("root")
+    marker = Path(root).expanduser() / MARKER if root else None
+    if marker is not None and marker.is_file():
+        try:
+            meta = _json.loads(marker.read_text())
+        except (OSError, ValueError):
+            meta = {}
+        return "synthetic", (
+            f"synthetic hands from `handzoo synth` (generator {meta.get('version', '?')}, seed "
+            f"{meta.get('seed', '?')}, {meta.get('num', '?')} images) read as {name}, train split"
+        )
+    if name == "synthetic":
+        options = data.get("options") or {}
+        return name, (
+            "synthetic hands, the embedded set (generator seed "
+            f"{options.get('generator_seed', 0)}), train split"
+        )
+    return name, f"{name} (train split)"
+
+
 def _default_tag(data_name: str) -> str:
     tag = re.sub(r"[^A-Za-z0-9_.-]+", "-", data_name).strip("-.") or "weights"
     return tag if tag[0].isalnum() else f"w{tag}"
@@ -175,9 +206,9 @@ def publish_run(
     model = create_model(weights=run_dir / "model.safetensors")
     image_size = int(json.loads(meta["input_size"])[-1])
     params, gflops = count_params(model), measure_gflops(model, image_size)
-    data_name = config.get("data", {}).get("name", "unknown")
+    data_name, described = describe_training_data(config.get("data", {}))
     tag = tag or _default_tag(data_name)
-    training_data = training_data or f"{data_name} (train split)"
+    training_data = training_data or described
     notes = notes if notes is not None else _default_notes(config, steps)
     header = {
         **meta,
