@@ -46,6 +46,7 @@ __all__ = [
     "Loss",
     "Metric",
     "part_metadata",
+    "unwrap_model",
 ]
 
 
@@ -60,6 +61,12 @@ class ExtraLosses(Protocol):
     def extra_losses(self, output: HandOutput, batch: Mapping[str, Any]) -> dict[str, torch.Tensor]:
         """Unweighted scalar terms for this batch (a subset of :meth:`extra_loss_weights`)."""
         ...
+
+
+def unwrap_model(model: Any) -> Any:
+    """The model inside DDP (``.module``) and ``torch.compile`` (``._orig_mod``) wrappers."""
+    inner = getattr(model, "module", model)
+    return getattr(inner, "_orig_mod", inner)
 
 
 def part_metadata(part: Any) -> dict[str, Any]:

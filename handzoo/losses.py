@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from handzoo.interfaces import ExtraLosses
+from handzoo.interfaces import ExtraLosses, unwrap_model
 
 if TYPE_CHECKING:
     import torch
@@ -108,8 +108,7 @@ class TrainingLoss:
 
 def extra_losses_of(model: Any) -> ExtraLosses | None:
     """The part of ``model`` that adds loss terms (the model itself when it implements them)."""
-    inner = getattr(model, "module", model)  # DDP and compiled wrappers
-    inner = getattr(inner, "_orig_mod", inner)
+    inner = unwrap_model(model)
     return inner if isinstance(inner, ExtraLosses) else None
 
 

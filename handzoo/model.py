@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from handzoo.builder import create_backbone, create_head
-from handzoo.interfaces import ExtraLosses, part_metadata
+from handzoo.interfaces import ExtraLosses, part_metadata, unwrap_model
 from handzoo.output import HandOutput
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -78,10 +78,8 @@ class HandModel(nn.Module):
 
 def takes_camera(module: Any) -> bool:
     """Whether a model's or head's forward takes the input's intrinsics ``K`` (image-space heads do)."""
-    inner = getattr(module, "module", module)  # DDP and compiled wrappers
-    inner = getattr(inner, "_orig_mod", inner)
     try:
-        return "K" in inspect.signature(inner.forward).parameters
+        return "K" in inspect.signature(unwrap_model(module).forward).parameters
     except (TypeError, ValueError):
         return False
 
