@@ -18,18 +18,18 @@ import pytest
 import torch
 from handzoo_mano import KinematicHand, ManoLayer, load_mano_file
 from handzoo_mano.kinematic import BETA_LOG_SCALE, mano_parents, template_joints
-from handzoo_mano.rotations import (
-    axis_angle_to_matrix,
-    matrix_to_axis_angle,
-    matrix_to_rot6d,
-    rot6d_to_matrix,
-)
 from scipy.spatial.transform import Rotation
 
 import handzoo
 from handzoo.errors import ConfigError, DataError, UsageError
 from handzoo.joints import BONES, convert
 from handzoo.losses import build_training_loss
+from handzoo.rotations import (
+    axis_angle_to_matrix,
+    matrix_to_axis_angle,
+    matrix_to_rot6d,
+    rot6d_to_matrix,
+)
 from tests.mano_fixture import FREIHAND_TIPS, MANOPTH_TIPS, write_mano_files
 
 TOL = 1e-5  # metres

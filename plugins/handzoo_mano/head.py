@@ -10,9 +10,9 @@ from torch import nn
 from handzoo.errors import UsageError
 from handzoo.losses import merge_loss_weights
 from handzoo.output import HandOutput
+from handzoo.rotations import matrix_to_axis_angle, rot6d_to_matrix
 from handzoo_mano.hand_layer import create_hand_layer
 from handzoo_mano.losses import DEFAULT_WEIGHTS, mano_terms
-from handzoo_mano.rotations import matrix_to_axis_angle, rot6d_to_matrix
 
 logger = logging.getLogger("handzoo")
 

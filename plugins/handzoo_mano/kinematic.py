@@ -32,8 +32,8 @@ import torch
 from torch import nn
 
 from handzoo.joints import FINGERS, joint_names
+from handzoo.rotations import axis_angle_to_matrix
 from handzoo_mano.chain import HandLayerOutput, KinematicTree, mano_to_canonical_index
-from handzoo_mano.rotations import axis_angle_to_matrix
 
 NUM_BETAS = 10
 BETA_LOG_SCALE = 0.05

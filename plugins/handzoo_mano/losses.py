@@ -20,7 +20,7 @@ from __future__ import annotations
 import torch
 
 from handzoo.output import HandOutput
-from handzoo_mano.rotations import axis_angle_to_matrix
+from handzoo.rotations import axis_angle_to_matrix
 
 DEFAULT_WEIGHTS: dict[str, float] = {
     "verts": 1.0,
