@@ -4,9 +4,9 @@ The configuration is flat and explicit: four sections, no inheritance::
 
     model: {name, pretrained, options, init, init_head_swap}
     data:  {name, root, image_size, augment, augment_cfg, batch_size, workers, val_fraction,
-            image_cache, options}
-    optim: {name, lr, weight_decay, loss, loss_cfg, loss_terms, schedule, warmup_steps,
-            constant_fraction, grad_clip}
+            image_cache, pipeline, options}
+    optim: {name, lr, lr_scaling, lr_reference_batch, weight_decay, loss, loss_cfg, loss_terms,
+            schedule, warmup_steps, constant_fraction, grad_clip}
     run:   {epochs, max_steps, seed, device, out, checkpoint_every, amp, compile, log_every,
             time_budget_min}
 
@@ -60,6 +60,10 @@ class DataConfig(_Section):
     # Decode every image once into a memory-mapped uint8 cache at image_size
     # (datasets that support it), so epochs do not decode JPEGs again.
     image_cache: bool = False
+    # Where the training augmentation runs: "cpu" (numpy/OpenCV in the DataLoader workers),
+    # "device" (batched in torch on the training device; workers only decode and ship uint8)
+    # or "auto" (device on CUDA, cpu elsewhere). config.yaml records the one a run used.
+    pipeline: Literal["auto", "device", "cpu"] = "auto"
     # Options of the dataset's own factory (``handzoo list datasets --json``), e.g.
     # ``{generator_seed: 3, num: 2000}`` to choose another synthetic set.
     options: dict[str, Any] = Field(default_factory=dict)
@@ -70,6 +74,10 @@ class OptimConfig(_Section):
 
     name: Literal["adam", "adamw", "sgd"] = "adam"
     lr: float = Field(1e-4, gt=0.0)
+    # Large batches: the lr actually used is lr·(B/lr_reference_batch) ("linear", Goyal et al. 2017)
+    # or lr·sqrt(B/lr_reference_batch) ("sqrt", the usual rule for Adam), B = batch size x processes.
+    lr_scaling: Literal["none", "linear", "sqrt"] = "none"
+    lr_reference_batch: int = Field(32, ge=1)
     weight_decay: float = Field(0.0, ge=0.0)
     # A registered joint loss (`handzoo list losses`) and its options, e.g.
     # loss=l1_pa with loss_cfg={pa_weight: 3}. A model's own terms (MANO priors) add to it.
@@ -84,6 +92,12 @@ class OptimConfig(_Section):
     # (the seed's run 3: 50 of 200 epochs).
     constant_fraction: float = Field(0.25, ge=0.0, le=1.0)
     grad_clip: float | None = Field(None, gt=0.0)
+
+    def scaled_lr(self, batch: int) -> float:
+        """The learning rate for a global batch of ``batch`` samples under ``lr_scaling``."""
+        ratio = batch / self.lr_reference_batch
+        factor = {"none": 1.0, "linear": ratio, "sqrt": ratio**0.5}[self.lr_scaling]
+        return self.lr * factor
 
     @model_validator(mode="before")
     @classmethod

@@ -113,3 +113,24 @@ def test_the_readme_examples_are_the_installed_code():
         first, body = block.split("\n", 2)[1:]
         source = (ROOT / first.removeprefix("# ").strip()).read_text()
         assert body.strip() in source, first
+
+
+def test_the_example_augmenter_has_a_batched_twin_for_the_device_pipeline(env):
+    from handzoo.config import RunConfig
+    from handzoo.runner.trainer import choose_pipeline
+
+    augment_cfg = {"example-noise": {"p": 1.0, "sigma": 10.0}, "rotate": {"p": 0.0}}
+    names = ["example-noise", "rotate"]
+    cfg = RunConfig().with_overrides(
+        {"data.name": "freihand", "data.augment": names, "data.augment_cfg": augment_cfg}
+    )
+    # mean 0, std 1/255: the normalised image is the pixel value itself
+    twin, note = choose_pipeline(cfg, torch.device("cuda"), {"mean": (0.0,) * 3, "std": (1 / 255,) * 3})
+    assert twin is not None, note
+    batch = {
+        "image": torch.full((2, 3, 16, 16), 100, dtype=torch.uint8),
+        "K": torch.eye(3).expand(2, 3, 3).clone(),
+        "joints3d": torch.tensor([0.0, 0.0, 0.5]).expand(2, 21, 3).clone(),
+    }
+    out = twin(batch, torch.Generator().manual_seed(0))
+    assert abs(float(out["image"].std()) - 10.0) < 1.0 and abs(float(out["image"].mean()) - 100.0) < 1.0

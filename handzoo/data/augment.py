@@ -186,6 +186,15 @@ class Augmenter:
     def apply(self, sample: Sample, rng: np.random.Generator) -> Sample:
         raise NotImplementedError
 
+    def batched(self) -> Any:
+        """The same augmentation as a :class:`handzoo.data.device_augment.BatchAugmenter`, or None.
+
+        A batched version runs on whole uint8 batches on the training device
+        (``data.pipeline=device``); an augmenter without one keeps a run on the
+        CPU pipeline.
+        """
+        return None
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.params!r})"
 
@@ -209,6 +218,29 @@ class GeometricAugmenter(Augmenter):
         return apply_transform(sample, t.A, t.M, (w, h), self.border, t.M_inv)
 
 
+def fusion_plan(augmenters: Sequence[Any]) -> list[Any]:
+    """The order in which a fusing pipeline runs ``augmenters`` (see the module doc).
+
+    Geometric steps are kept together (to be fused into one warp) and steps
+    that declare ``commutes_with_geometry`` move after them; any other step
+    is a barrier that everything before it runs ahead of. Used by
+    :class:`Pipeline` and by the batched pipeline on the training device
+    (:mod:`handzoo.data.device_augment`), so both apply the same order.
+    """
+    plan: list[Any] = []
+    geo: list[Any] = []
+    pixel: list[Any] = []
+    for aug in augmenters:
+        if getattr(aug, "geometric", False):
+            geo.append(aug)
+        elif getattr(aug, "commutes_with_geometry", False):
+            pixel.append(aug)
+        else:
+            plan += geo + pixel + [aug]
+            geo, pixel = [], []
+    return plan + geo + pixel
+
+
 class Pipeline:
     """Runs augmenters in order on a raw sample and brings it to the output size.
 
@@ -223,21 +255,7 @@ class Pipeline:
     def __init__(self, augmenters: Sequence[AugmenterFn], fuse: bool = True) -> None:
         self.augmenters = list(augmenters)
         self.fuse = fuse
-        self.plan = self._plan() if fuse else list(self.augmenters)
-
-    def _plan(self) -> list[AugmenterFn]:
-        plan: list[AugmenterFn] = []
-        geo: list[AugmenterFn] = []
-        pixel: list[AugmenterFn] = []
-        for aug in self.augmenters:
-            if getattr(aug, "geometric", False):
-                geo.append(aug)
-            elif getattr(aug, "commutes_with_geometry", False):
-                pixel.append(aug)
-            else:
-                plan += geo + pixel + [aug]
-                geo, pixel = [], []
-        return plan + geo + pixel
+        self.plan = fusion_plan(self.augmenters) if fuse else list(self.augmenters)
 
     def __len__(self) -> int:
         return len(self.augmenters)

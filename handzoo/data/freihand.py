@@ -23,6 +23,7 @@ Samples (torch tensors; S = ``image_size``):
 key            shape / type   meaning
 =============  =============  ==================================================
 image          (3,S,S) f32    normalised with ``mean``/``std`` after augmentation
+                              (uint8 RGB, not normalised, with ``uint8_images=True``)
 joints3d       (21,3) f32     metres, camera frame, canonical order
 joints2d       (21,2) f32     ``project(joints3d, K)``, pixels of ``image``
 K              (3,3) f32      intrinsics of ``image`` (resize and augmentation applied)
@@ -61,32 +62,13 @@ from handzoo.data.image_cache import ImageCache
 from handzoo.data.image_io import BadImageError, binarize_mask, read_jpeg, resize_image
 from handzoo.errors import ConfigError, DataError
 from handzoo.geometry import project
+from handzoo.seeding import pcg_state
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 SPLITS = {"train": "training", "val": "training", "eval": "evaluation"}
 _IMAGE_NAME = re.compile(r"^(\d{8})\.jpg$")
 _MAX_REPLACEMENT_TRIES = 64
-
-
-_M64 = (1 << 64) - 1
-
-
-def _splitmix64(x: int) -> int:
-    """One round of SplitMix64: a bijective 64-bit mixer with good avalanche."""
-    x = (x + 0x9E3779B97F4A7C15) & _M64
-    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _M64
-    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _M64
-    return x ^ (x >> 31)
-
-
-def _pcg_state(keys: tuple[int, ...]) -> tuple[int, int]:
-    """A 128-bit PCG64 state and odd increment derived from integer keys."""
-    h = 0
-    for k in keys:
-        h = _splitmix64(h ^ (int(k) & _M64))
-    a, b, c, d = (_splitmix64(h ^ i) for i in (1, 2, 3, 4))
-    return (a << 64) | b, ((c << 64) | d) | 1
 
 
 class BadImageWarning(UserWarning):
@@ -126,6 +108,9 @@ class FreiHANDDataset(torch.utils.data.Dataset):
             it: the next readable sample is returned instead (deterministic),
             with a :class:`BadImageWarning`; ``bad_images`` counts them.
         return_raw: return numpy samples (uint8 image) instead of tensors.
+        uint8_images: ``image`` is the (3,S,S) uint8 RGB tensor, not normalised:
+            for augmentation and normalisation on the training device
+            (:mod:`handzoo.data.device_augment`; usually with ``augment=None``).
         seed: when set, the augmentation of sample i is a pure function of
             (seed, epoch, i) (see :meth:`set_epoch`); otherwise it follows
             torch's per-process seed (``torch.manual_seed``, DataLoader workers).
@@ -148,6 +133,7 @@ class FreiHANDDataset(torch.utils.data.Dataset):
         on_bad_image: str = "raise",
         return_raw: bool = False,
         seed: int | None = None,
+        uint8_images: bool = False,
     ) -> None:
         if split not in SPLITS:
             raise ConfigError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
@@ -163,6 +149,7 @@ class FreiHANDDataset(torch.utils.data.Dataset):
         self.image_size = image_size
         self.on_bad_image = on_bad_image
         self.return_raw = return_raw
+        self.uint8_images = uint8_images
         self.seed = seed
         self.epoch = 0
         mean_a, std_a = np.asarray(mean, np.float32), np.asarray(std, np.float32)
@@ -352,7 +339,7 @@ class FreiHANDDataset(torch.utils.data.Dataset):
         else:
             self._draws += 1
             keys = (torch.initial_seed(), index, self._draws)
-        state, inc = _pcg_state(keys)
+        state, inc = pcg_state(keys)
         self._bitgen.state = {
             "bit_generator": "PCG64",
             "state": {"state": state, "inc": inc},
@@ -454,17 +441,22 @@ class FreiHANDDataset(torch.utils.data.Dataset):
         raise DataError(f"no readable image among samples {index}..{index + _MAX_REPLACEMENT_TRIES}: {error}")
 
     def to_tensors(self, raw: dict[str, Any]) -> dict[str, Any]:
-        """Normalise the image to (3,S,S) float32 and turn labels into float32 tensors."""
+        """Normalise the image to (3,S,S) float32 (or keep it uint8) and turn labels into float32 tensors."""
         image = raw["image"]
-        # HWC uint8 -> CHW float32 through contiguous planes, then in-place multiply-add:
-        # ~5x faster than astype + transpose + copy at 128 px
-        x = np.empty((3, *image.shape[:2]), np.float32)
-        for c, plane in enumerate(cv2.split(image)):
-            x[c] = plane
-        x *= self._norm_a[:, None, None]
-        x += self._norm_b[:, None, None]
+        if self.uint8_images:
+            # a CHW view of the HWC pixels; the collate's stack makes the batch contiguous
+            pixels = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)
+        else:
+            # HWC uint8 -> CHW float32 through contiguous planes, then in-place multiply-add:
+            # ~5x faster than astype + transpose + copy at 128 px
+            x = np.empty((3, *image.shape[:2]), np.float32)
+            for c, plane in enumerate(cv2.split(image)):
+                x[c] = plane
+            x *= self._norm_a[:, None, None]
+            x += self._norm_b[:, None, None]
+            pixels = torch.from_numpy(x)
         out: dict[str, Any] = {
-            "image": torch.from_numpy(x),
+            "image": pixels,
             "K": torch.from_numpy(raw["K"].astype(np.float32)),
             "index": raw["index"],
             "sample_id": raw["sample_id"],

@@ -27,9 +27,10 @@ from torch.utils.data import DataLoader, DistributedSampler, Sampler
 
 import handzoo
 from handzoo.config import RunConfig
+from handzoo.data.device_augment import DevicePipeline, device_pipeline
 from handzoo.device import amp_dtype_for, resolve_device, wants_cuda
 from handzoo.distributed import barrier, init_from_env, shutdown
-from handzoo.errors import HandzooError, UsageError
+from handzoo.errors import ConfigError, HandzooError, UsageError
 from handzoo.evaluation import autocast, predict, score
 from handzoo.interfaces import part_metadata
 from handzoo.losses import build_training_loss
@@ -41,6 +42,7 @@ from handzoo.runner.export import write_model_card
 from handzoo.runner.plots import plot_curves
 from handzoo.runner.progress import TrainingProgress
 from handzoo.runner.schedule import lr_factor
+from handzoo.seeding import torch_seed
 from handzoo.weights import export_weights, weights_metadata
 
 log = logging.getLogger("handzoo")
@@ -92,9 +94,15 @@ def build_model(cfg: RunConfig) -> torch.nn.Module:
 RUNNER_DATASET_KEYS = ("split", "image_size", "augment", "augment_cfg", "mean", "std", "val_fraction", "root")
 
 
-def build_dataset(cfg: RunConfig, split: str, preprocessing: dict[str, Any], augment: bool):
-    """The configured dataset's ``split``; ``--seed`` seeds its augmentation, never its contents."""
-    taken = sorted(set(cfg.data.options) & {*RUNNER_DATASET_KEYS, "seed", "image_cache"})
+def build_dataset(
+    cfg: RunConfig, split: str, preprocessing: dict[str, Any], augment: bool, uint8_images: bool = False
+):
+    """The configured dataset's ``split``; ``--seed`` seeds its augmentation, never its contents.
+
+    ``uint8_images``: the samples carry uint8 images for the device pipeline
+    (the dataset must accept the option; see :func:`choose_pipeline`).
+    """
+    taken = sorted(set(cfg.data.options) & {*RUNNER_DATASET_KEYS, "seed", "image_cache", "uint8_images"})
     if taken:
         raise UsageError(
             f"data.options sets {', '.join(taken)}, which the runner sets itself; use the matching "
@@ -118,7 +126,41 @@ def build_dataset(cfg: RunConfig, split: str, preprocessing: dict[str, Any], aug
     for key, value in (("seed", cfg.run.seed), ("image_cache", cfg.data.image_cache)):
         if _accepts(factory, key):
             kwargs[key] = value
+    if uint8_images:
+        kwargs["uint8_images"] = True
     return handzoo.create_dataset(cfg.data.name, **kwargs, **cfg.data.options)
+
+
+def choose_pipeline(
+    cfg: RunConfig, device: torch.device, preprocessing: dict[str, Any]
+) -> tuple[DevicePipeline | None, str]:
+    """The training augmentation's place: (the device pipeline or None for the CPU one, a plan note).
+
+    ``data.pipeline=auto`` takes the device pipeline on CUDA when every
+    augmenter has a batched version and the dataset can ship uint8 images,
+    and says why not otherwise; ``device`` asked for explicitly and not
+    possible is an error that names the reason.
+    """
+    asked = cfg.data.pipeline
+    wanted = asked if asked != "auto" else ("device" if device.type == "cuda" else "cpu")
+    if wanted == "cpu":
+        return None, "augmentation on the CPU workers"
+    from handzoo.data.augment import build_pipeline
+    from handzoo.plugins import get_registry
+
+    twin, why = device_pipeline(
+        build_pipeline(list(cfg.data.augment), dict(cfg.data.augment_cfg)),
+        preprocessing["mean"],
+        preprocessing["std"],
+    )
+    factory = get_registry().get("dataset", cfg.data.name).factory
+    if twin is not None and not _accepts(factory, "uint8_images"):
+        twin, why = None, f"dataset {cfg.data.name!r} cannot ship uint8 images (no uint8_images option)"
+    if twin is None:
+        if asked == "device":
+            raise ConfigError(f"data.pipeline=device: {why}; use --set data.pipeline=cpu")
+        return None, f"augmentation on the CPU workers ({why})"
+    return twin, f"augmentation batched on {device}"
 
 
 class ResumableSampler(Sampler[int]):
@@ -166,6 +208,8 @@ class Trainer:
         self.amp_dtype = amp_dtype_for(self.device, cfg.run.amp)
         self.console = console
         self.history: list[dict[str, Any]] = []
+        self.device_augment: DevicePipeline | None = None
+        self._augment_generator = torch.Generator(device=self.device)
 
     # -- logging helpers -------------------------------------------------------
     def say(self, message: str) -> None:
@@ -222,7 +266,10 @@ class Trainer:
         # channels_last: cuDNN's and oneDNN's fast convolution layout (CPU float32 ~1.15x too).
         model = model.to(memory_format=torch.channels_last)
         raw_model = model
-        train_ds = build_dataset(cfg, "train", preprocessing, augment=True)
+        self.device_augment, pipeline_note = choose_pipeline(cfg, self.device, preprocessing)
+        cfg.data.pipeline = "device" if self.device_augment is not None else "cpu"  # config.yaml says which
+        on_device = self.device_augment is not None
+        train_ds = build_dataset(cfg, "train", preprocessing, augment=not on_device, uint8_images=on_device)
         val_ds = build_dataset(cfg, "val", preprocessing, augment=False)
         bs = cfg.data.batch_size
         if len(train_ds) < bs * dist.world_size:
@@ -291,7 +338,10 @@ class Trainer:
             (self.out / "history.jsonl").write_text("")
 
         self._save_config(budget["total"])
-        self.say(self._plan_line(len(train_ds), len(val_ds), steps_per_epoch, budget["total"]))
+        self.say(
+            self._plan_line(len(train_ds), len(val_ds), steps_per_epoch, budget["total"])
+            + f"; {pipeline_note}"
+        )
 
         # The constant baseline needs only the training labels.
         baseline_shape = procrustes_mean(torch.as_tensor(_labels(train_ds), dtype=torch.float64))
@@ -323,7 +373,9 @@ class Trainer:
                     lr_used = optimizer.param_groups[0]["lr"]
                     # The loss stays on the device: reading it every step would
                     # stall the GPU. It is checked at each log and checkpoint.
-                    pending.append(self._train_step(model, raw_model, batch, optimizer, scaler, loss_fn))
+                    pending.append(
+                        self._train_step(model, raw_model, batch, optimizer, scaler, loss_fn, step)
+                    )
                     scheduler.step()
                     step += 1
                     ckpt_now = step % cfg.run.checkpoint_every == 0
@@ -414,16 +466,23 @@ class Trainer:
     def _optimizer(self, model: torch.nn.Module) -> torch.optim.Optimizer:
         o = self.cfg.optim
         params = [p for p in model.parameters() if p.requires_grad]
+        lr = o.scaled_lr(self.cfg.data.batch_size * self.dist.world_size)
+        # One fused kernel per step for all parameters on CUDA, in place of a launch per tensor.
+        fused = {"fused": True} if self.device.type == "cuda" else {}
         if o.name == "adam":
-            return torch.optim.Adam(params, lr=o.lr, weight_decay=o.weight_decay)
+            return torch.optim.Adam(params, lr=lr, weight_decay=o.weight_decay, **fused)
         if o.name == "adamw":
-            return torch.optim.AdamW(params, lr=o.lr, weight_decay=o.weight_decay)
-        return torch.optim.SGD(params, lr=o.lr, momentum=0.9, weight_decay=o.weight_decay)
+            return torch.optim.AdamW(params, lr=lr, weight_decay=o.weight_decay, **fused)
+        return torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=o.weight_decay, **fused)
 
-    def _train_step(self, model, raw_model, batch, optimizer, scaler, loss_fn) -> torch.Tensor:
+    def _train_step(self, model, raw_model, batch, optimizer, scaler, loss_fn, step: int) -> torch.Tensor:
         """One optimiser step; returns the loss as a device tensor (no host sync)."""
         dev = self.device
         batch = {k: (v.to(dev, non_blocking=True) if torch.is_tensor(v) else v) for k, v in batch.items()}
+        if self.device_augment is not None:
+            # A stream per (seed, rank, step): a resumed run draws what the uninterrupted one did.
+            self._augment_generator.manual_seed(torch_seed((self.cfg.run.seed, self.dist.rank, step)))
+            batch = self.device_augment(batch, self._augment_generator)
         images = batch["image"].contiguous(memory_format=torch.channels_last)
         with autocast(dev, self.amp_dtype):
             out = model(images, K=batch["K"].float()) if self._camera and "K" in batch else model(images)
@@ -543,9 +602,13 @@ class Trainer:
             length = f"steps that fit in {self.cfg.run.time_budget_min:g} min"
         else:
             length = f"{total} steps ({total / max(1, steps_per_epoch):.1f} epochs)"
+        lr = f"lr {o.lr:g}"
+        if o.lr_scaling != "none":
+            used = o.scaled_lr(d.batch_size * self.dist.world_size)
+            lr += f" x {o.lr_scaling} batch scaling (reference {o.lr_reference_batch}) = {used:g}"
         return (
             f"device {dev}{procs}; data {d.name}: {n_train} train / {n_val} val at {d.image_size} px; "
-            f"schedule: {length} x batch {d.batch_size}, {o.name} lr {o.lr:g} {o.schedule}, "
+            f"schedule: {length} x batch {d.batch_size}, {o.name} {lr} {o.schedule}, "
             f"warm-up {o.warmup_steps}"
         )
 

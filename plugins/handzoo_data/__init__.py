@@ -36,6 +36,7 @@ def freihand(
     on_bad_image: str = "raise",
     return_raw: bool = False,
     seed: int | None = None,
+    uint8_images: bool = False,
 ):
     """FreiHAND in its official layout (train/val carved by unique id, eval)."""
     from handzoo.data.freihand import IMAGENET_MEAN, IMAGENET_STD, FreiHANDDataset
@@ -62,6 +63,7 @@ def freihand(
         on_bad_image=on_bad_image,
         return_raw=return_raw,
         seed=seed,
+        uint8_images=uint8_images,
     )
 
 
@@ -82,6 +84,7 @@ def synthetic(
     on_bad_image: str = "raise",
     return_raw: bool = False,
     seed: int | None = None,
+    uint8_images: bool = False,
 ):
     """Synthetic hands in FreiHAND layout, generated once into $HANDZOO_HOME (no download).
 
@@ -110,6 +113,7 @@ def synthetic(
         on_bad_image=on_bad_image,
         return_raw=return_raw,
         seed=seed,
+        uint8_images=uint8_images,
     )
 
 

@@ -22,7 +22,19 @@ _I3 = np.eye(3)
 _MIRROR_X = np.diag([-1.0, 1.0, 1.0])
 
 
-class Rotate(GeometricAugmenter):
+class _HasBatched:
+    """First-party augmenters have a batched twin in :mod:`handzoo_data.batched` (torch, any device)."""
+
+    name: str
+    params: Any
+
+    def batched(self):
+        from handzoo_data.batched import BATCHED
+
+        return BATCHED[self.name](self.params)
+
+
+class Rotate(_HasBatched, GeometricAugmenter):
     """In-plane rotation by an angle in [-degrees, degrees] about the image centre or principal point.
 
     joints3d rotate about the camera z axis by the same angle (image y points down).
@@ -43,7 +55,7 @@ class Rotate(GeometricAugmenter):
         return Transform(A=A, M=R, M_inv=R.T)
 
 
-class Flip(GeometricAugmenter):
+class Flip(_HasBatched, GeometricAugmenter):
     """Horizontal mirror: u -> W - u, x -> -x, K' = F·K·diag(-1,1,1) (cx -> W - cx).
 
     A right hand becomes a left hand; joint labels keep the canonical order.
@@ -57,7 +69,7 @@ class Flip(GeometricAugmenter):
         return Transform(A=A, M=_MIRROR_X, M_inv=_MIRROR_X)
 
 
-class Scale(GeometricAugmenter):
+class Scale(_HasBatched, GeometricAugmenter):
     """Zoom about the image centre (log-uniform in ``scale``) plus a shift: a random crop.
 
     3D joints are unchanged; only K changes. Joints may leave the image: labels are kept.
@@ -77,7 +89,7 @@ class Scale(GeometricAugmenter):
         return Transform(A=A, M=_I3, M_inv=_I3)
 
 
-class Background(Augmenter):
+class Background(_HasBatched, Augmenter):
     """Replace the pixels outside the hand mask by a folder image or a procedural texture.
 
     A sample without a mask is returned unchanged.
@@ -92,6 +104,14 @@ class Background(Augmenter):
         self.folder = (
             FolderBackgrounds(self.params.folder, self.params.cache_size) if self.params.folder else None
         )
+
+    def batched(self):
+        # Folder images are decoded on the CPU; the batched twin draws textures only.
+        return None if self.folder is not None else super().batched()
+
+    @property
+    def unbatched_reason(self) -> str | None:
+        return "background images from a folder are read on the CPU" if self.folder is not None else None
 
     def apply(self, sample: Sample, rng: np.random.Generator) -> Sample:
         mask = sample.get("mask")
@@ -114,7 +134,7 @@ _CIRCLE = np.linspace(0, 2 * np.pi, 24, endpoint=False)
 _CIRCLE_COS, _CIRCLE_SIN = np.cos(_CIRCLE), np.sin(_CIRCLE)
 
 
-class Occlude(Augmenter):
+class Occlude(_HasBatched, Augmenter):
     """Draw 1..max_shapes random filled shapes; the hand mask is cleared under them."""
 
     name = "occlude"
@@ -180,7 +200,7 @@ def hue_rotation(turns: float) -> np.ndarray:
     return c * _I3 + s * _GREY_CROSS + (1 - c) * _GREY_OUTER
 
 
-class Color(Augmenter):
+class Color(_HasBatched, Augmenter):
     """Colour jitter: brightness, saturation, contrast (torchvision-like factors) and a hue rotation.
 
     All four are linear in RGB, so they fold into one 3×4 matrix applied in a

@@ -12,6 +12,7 @@ from torch import nn
 from handzoo import HandOutput
 from handzoo.data.augment import Augmenter, build_pipeline
 from handzoo.data.augment_params import AugmenterParams
+from handzoo.data.device_augment import BatchAugmenter
 from handzoo.geometry import project
 
 
@@ -66,6 +67,22 @@ class Noise(Augmenter):
         out = dict(sample)
         out["image"] = np.clip(image, 0, 255).astype(np.uint8)
         return out
+
+    def batched(self):
+        return BatchNoise(self.params)
+
+
+class BatchNoise(BatchAugmenter):
+    """The same noise on a whole batch on the training device (``data.pipeline=device``)."""
+
+    name = "example-noise"
+    commutes_with_geometry = True
+
+    def apply(self, batch, generator):
+        image = batch["image"]  # (B,3,S,S) float, 0..255
+        noise = torch.randn(image.shape, generator=generator, device=image.device)
+        batch["image"] = (image + self.params.sigma * noise).clamp(0, 255)
+        return batch
 
 
 def _random_hand(rng: np.random.Generator) -> np.ndarray:
