@@ -296,3 +296,59 @@ def test_unreadable_image_raises_in_predict_and_is_skipped_in_iter_predict(tmp_p
         predictor.predict([tmp_path / "ok.png", tmp_path / "bad.png"])
     results = dict(predictor.iter_predict([tmp_path / "bad.png", tmp_path / "ok.png"]))
     assert isinstance(results[0], UnreadableImageError) and results[1].joints3d.shape == (21, 3)
+
+
+# -- JPEG decoding on the model's device ---------------------------------------------------------
+def test_device_resampling_equals_pillows_box_resize():
+    from handzoo.inference.device_decode import crop_on_device
+
+    big = _noise(120, 160, seed=21)
+    for box in [(20.0, 0.0, 140.0, 120.0), (33.3, 10.7, 97.9, 75.3), (0.0, 0.0, 30.0, 30.0)]:
+        for size in (24, 64):
+            ref = np.asarray(
+                Image.fromarray(big).resize(
+                    (size, size), Image.Resampling.BILINEAR, box=box, reducing_gap=None
+                )
+            )
+            ours = crop_on_device(torch.from_numpy(big).permute(2, 0, 1), box, size, (0, 0, 0)).numpy()
+            assert np.abs(ours.astype(int) - ref.astype(int)).max() <= 1, (box, size)
+
+
+def test_device_decoding_fills_outside_the_image_like_the_cpu_path(tmp_path):
+    from handzoo.inference.device_decode import crop_on_device
+
+    image = torch.full((3, 20, 20), 200, dtype=torch.uint8)
+    ours = crop_on_device(image, (-10.0, -10.0, 30.0, 30.0), 40, (1, 2, 3)).numpy()
+    Image.fromarray(np.full((20, 20, 3), 200, np.uint8)).save(tmp_path / "a.png")
+    cpu = load_crop(tmp_path / "a.png", 40, box=(-10, 0, 30, 20), fill=(1, 2, 3)).pixels
+    assert np.abs(ours.astype(int) - cpu.astype(int)).max() <= 1
+
+
+def test_device_decoding_agrees_with_the_cpu_path_and_leaves_other_files_to_it(tmp_path, weights):
+    paths = []
+    for i in range(3):  # photo-like: smooth colour fields, not 4-px blocks
+        smooth = Image.fromarray(_noise(30, 40, seed=30 + i)).resize((640, 480), Image.Resampling.BICUBIC)
+        smooth.save(tmp_path / f"{i}.jpg", quality=95)
+        paths.append(tmp_path / f"{i}.jpg")
+    Image.fromarray(_noise(60, 80, seed=40)).save(tmp_path / "p.png")
+    rotated = Image.fromarray(_noise(48, 64, seed=41))
+    exif = rotated.getexif()
+    exif[0x0112] = 6
+    rotated.save(tmp_path / "phone.jpg", exif=exif, quality=95)
+    paths += [tmp_path / "p.png", tmp_path / "phone.jpg"]
+    cpu = Predictor("resnet18", weights=weights, device="cpu", decode="cpu")
+    dev = Predictor("resnet18", weights=weights, device="cpu", decode="device")
+    assert Predictor("resnet18", weights=weights, device="cpu").decode == "cpu"  # auto off CUDA
+    a, b = cpu.load(paths), dev.load(paths)
+    for i, (x, y) in enumerate(zip(a, b, strict=True)):
+        assert x.box == y.box and x.image_size == y.image_size and x.source == y.source
+        diff = np.abs(np.asarray(y.pixels).astype(int) - x.pixels.astype(int))
+        if i < 3:  # decoded by torchvision at full size vs Pillow's DCT-scaled draft: close, not equal
+            assert torch.is_tensor(y.pixels) and diff.mean() < 1.0, (i, diff.mean())
+        else:  # PNG and EXIF-rotated JPEG: the CPU path itself
+            assert not torch.is_tensor(y.pixels) and diff.max() == 0
+    pa, pb = cpu.predict(paths), dev.predict(paths)
+    for x, y in zip(pa, pb, strict=True):
+        assert np.abs(x.joints3d - y.joints3d).max() < 0.01  # metres, random weights
+    with pytest.raises(Exception, match="decode must be"):
+        Predictor("resnet18", weights=weights, device="cpu", decode="gpu")

@@ -67,7 +67,9 @@ class Crop:
     """The model's view of one image.
 
     Attributes:
-        pixels: (S,S,3) uint8 RGB, the crop resized to the model's input size.
+        pixels: (S,S,3) uint8 RGB, the crop resized to the model's input size
+            (a numpy array; a torch tensor on the model's device when the
+            Predictor decoded it there).
         box: (x0, y0, x1, y1) the square that was cropped, in pixels of the
             original (upright) image; it may reach outside the image, where
             the crop is filled with ``fill``.

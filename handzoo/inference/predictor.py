@@ -172,6 +172,10 @@ class Predictor:
         root_depth: wrist depth (metres) used to place the hand for 2D.
         num_workers: threads decoding image files (default: up to 4, one per
             CPU core); 0 or 1 decodes in the calling thread.
+        decode: where JPEG files are decoded and cropped: ``cpu`` (Pillow),
+            ``device`` (``torchvision.io.decode_jpeg`` on the model's device,
+            :mod:`handzoo.inference.device_decode`; other files still use the
+            CPU) or ``auto`` (device on CUDA, cpu elsewhere).
 
     Attributes:
         model, name, device, preprocessing (``mean``, ``std``, ``input_size``).
@@ -188,9 +192,12 @@ class Predictor:
         fov_deg: float = DEFAULT_FOV_DEG,
         root_depth: float = DEFAULT_ROOT_DEPTH,
         num_workers: int | None = None,
+        decode: str = "auto",
     ) -> None:
         if batch_size < 1:
             raise UsageError(f"batch_size must be at least 1, got {batch_size}")
+        if decode not in ("auto", "cpu", "device"):
+            raise UsageError(f"decode must be 'auto', 'cpu' or 'device', got {decode!r}")
         model, self.name = build_model(model_or_name, weights, pretrained)
         self.weights = str(weights) if weights is not None else ("pretrained" if pretrained else None)
         self.device = resolve_device(device)
@@ -209,14 +216,17 @@ class Predictor:
         self.batch_size = batch_size
         self.num_workers = min(4, os.cpu_count() or 1) if num_workers is None else int(num_workers)
         self._pool: ThreadPoolExecutor | None = None
+        self._reader: ThreadPoolExecutor | None = None
         self.fov_deg = fov_deg
         self.root_depth = root_depth
+        self.decode = ("device" if self.device.type == "cuda" else "cpu") if decode == "auto" else decode
 
     def close(self) -> None:
         """Stop the decoding threads (a later call starts them again)."""
-        if self._pool is not None:
-            self._pool.shutdown()
-            self._pool = None
+        for pool in (self._reader, self._pool):
+            if pool is not None:
+                pool.shutdown()
+        self._pool = self._reader = None
 
     def __enter__(self) -> Predictor:
         return self
@@ -256,18 +266,58 @@ class Predictor:
                 return exc
 
         files = [i for i in range(start, stop) if isinstance(items[i], (str, Path))]
+        decoded: dict[int, Crop | UnreadableImageError] = {}
+        if self.decode == "device" and files:
+            decoded = self._decode_on_device(items, boxes, crop, files)
+            files = [i for i in files if i not in decoded]
         if self.num_workers > 1 and len(files) > 1:
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(self.num_workers, thread_name_prefix="handzoo-decode")
-            decoded = dict(zip(files, self._pool.map(one, files), strict=True))
-        else:
-            decoded = {}
+            decoded.update(zip(files, self._map(one, files), strict=True))
         return [decoded[i] if i in decoded else one(i) for i in range(start, stop)]
 
-    def normalise(self, pixels: np.ndarray | torch.Tensor) -> torch.Tensor:
-        """(B,S,S,3) uint8 -> (B,3,S,S) float32 on the device, normalised with mean/std."""
+    def _map(self, fn, indices: list[int]) -> list[Any]:
+        if self.num_workers <= 1:
+            return [fn(i) for i in indices]
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.num_workers, thread_name_prefix="handzoo-decode")
+        return list(self._pool.map(fn, indices))
+
+    def _decode_on_device(
+        self, items: list[ImageInput], boxes: list[Any], crop: str, files: list[int]
+    ) -> dict[int, Crop | UnreadableImageError]:
+        """Crops of the JPEG files among ``files`` decoded on the device; the others are left out."""
+        from handzoo.inference.device_decode import decode_crops, probe_jpeg
+
+        probed = dict(zip(files, self._map(lambda i: probe_jpeg(items[i]), files), strict=True))
+        ready = [i for i in files if probed[i] is not None]
+        if not ready:
+            return {}
+        try:
+            cut = decode_crops(
+                [probed[i] for i in ready], [boxes[i] for i in ready], self.size, crop, self.fill, self.device
+            )
+        except RuntimeError:  # a file the device decoder rejects: the CPU path names the problem
+            return {}
+        return {
+            i: Crop(pixels=pixels, box=box, image_size=probed[i].size, source=probed[i].source)
+            for i, (pixels, box) in zip(ready, cut, strict=True)
+        }
+
+    def normalise(self, pixels: np.ndarray | torch.Tensor | Sequence[Any]) -> torch.Tensor:
+        """(B,S,S,3) uint8, or B crops' pixels on the host or the device -> (B,3,S,S) float32
+        on the device, normalised with mean/std."""
+        if isinstance(pixels, (list, tuple)):
+            on_host = [p for p in pixels if not torch.is_tensor(p)]
+            if len(on_host) == len(pixels):
+                pixels = np.stack(on_host)
+            else:
+                pixels = torch.stack(
+                    [
+                        (p if torch.is_tensor(p) else torch.from_numpy(np.array(p))).to(self.device)
+                        for p in pixels
+                    ]
+                )
         u8 = torch.as_tensor(pixels)
-        if self.device.type == "cuda":
+        if self.device.type == "cuda" and u8.device.type == "cpu":
             u8 = u8.pin_memory().to(self.device, non_blocking=True)
         # Contiguous NCHW (not a permuted view) so the model runs exactly as on a plain batch.
         x = u8.permute(0, 3, 1, 2).contiguous().to(torch.float32)
@@ -278,7 +328,7 @@ class Predictor:
     ) -> tuple[torch.Tensor, list[Crop]]:
         """Images -> (the (B,3,S,S) normalised model input on the device, the crops)."""
         crops = self.load(images, boxes, crop)
-        return self.normalise(np.stack([c.pixels for c in crops])), crops
+        return self.normalise([c.pixels for c in crops]), crops
 
     # -- prediction ----------------------------------------------------------------------
     def predict(
@@ -333,11 +383,24 @@ class Predictor:
         per_box = _per_image(_single_box(boxes), n, "boxes")
         per_K = _per_image(_single_K(K), n, "K")
         per_K = [None if k is None else intrinsics(k, f"K[{i}]") for i, k in enumerate(per_K)]
-        for start in range(0, n, self.batch_size):
-            stop = min(start + self.batch_size, n)
+        starts = list(range(0, n, self.batch_size))
+        if not starts:
+            return
+
+        def load(start: int) -> list[Crop | UnreadableImageError]:
+            return self._load_range(items, per_box, crop, start, min(start + self.batch_size, n))
+
+        # The next batch is read while the model runs on this one.
+        if self._reader is None:
+            self._reader = ThreadPoolExecutor(1, thread_name_prefix="handzoo-read")
+        upcoming = self._reader.submit(load, starts[0])
+        for k, start in enumerate(starts):
+            batch = upcoming.result()
+            if k + 1 < len(starts):
+                upcoming = self._reader.submit(load, starts[k + 1])
             crops: list[Crop] = []
             indices: list[int] = []
-            for i, loaded in enumerate(self._load_range(items, per_box, crop, start, stop), start=start):
+            for i, loaded in enumerate(batch, start=start):
                 if isinstance(loaded, UnreadableImageError):
                     if not skip_errors:
                         raise loaded
@@ -351,7 +414,7 @@ class Predictor:
                 yield i, pred
 
     def _predict_crops(self, crops: list[Crop], Ks: list[np.ndarray | None]) -> list[Prediction]:
-        x = self.normalise(np.stack([c.pixels for c in crops]))
+        x = self.normalise([c.pixels for c in crops])
         boxes = np.array([c.box for c in crops], dtype=np.float64)
         K = np.stack(
             [k if k is not None else default_K(c.box, self.fov_deg) for k, c in zip(Ks, crops, strict=True)]
