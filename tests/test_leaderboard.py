@@ -43,7 +43,8 @@ from tests.test_publish import (
 )
 
 KEYS = [key for key, _, _ in COLUMNS]
-LABELS = ["#", "model", "weights", "PA-MPJPE mm", "MPJPE mm", "AUC", "params M", "GFLOPs", "img/s", "device"]
+LABELS = ["#", "model", "weights", "PA-MPJPE mm", "± 95% mm", "vs constant", "MPJPE mm", "AUC", "params M",
+          "GFLOPs", "img/s", "device"]
 
 
 @pytest.fixture(autouse=True)
@@ -150,7 +151,7 @@ def test_cli_writes_json_html_and_png_and_refuses_bad_usage(runs, tmp_path):
     assert all(label in page for label in ("PA-MPJPE mm", "img/s", "GFLOPs", "seed", env["cpu"]))
     embedded = page.split("data:image/png;base64,", 1)[1].split('"', 1)[0]
     assert base64.b64decode(embedded) == png.read_bytes()
-    assert Image.open(png).size == (700, 450)
+    assert Image.open(png).size == (750, 480)
 
     code, _, err = cli("leaderboard", "--data", DATASET, "--split", "val")
     assert code == 2 and "give --models PATTERN and/or --runs DIR" in err
@@ -173,5 +174,35 @@ def test_every_metric_a_row_carries_gets_a_column(board):
     table = list(csv.reader(io.StringIO(to_csv(extra))))
     assert table[0] == [*KEYS, "worst_joint_mm"]
     assert [float(r[-1]) for r in table[1:]] == [40.0, 41.0]
-    assert "worst_joint mm" in to_markdown(extra) and "<th>worst_joint mm</th>" in to_html(extra, png=b"")
+    assert "worst_joint mm" in to_markdown(extra) and ">worst_joint mm</th>" in to_html(extra, png=b"")
     assert json.loads(to_json(extra))["columns"][-1] == "worst_joint_mm"
+
+
+def test_the_constant_baseline_confidence_intervals_and_references_come_with_the_board(runs, board):
+    """Independent references: the Procrustes mean of the training labels scored by the metrics; numpy CIs."""
+    import numpy as np
+
+    from handzoo.leaderboard.evaluate import reported_references
+    from handzoo.leaderboard.report import to_html
+    from handzoo.runner.baseline import procrustes_mean
+
+    gt = HubHands("val").joints3d.double()
+    shape = procrustes_mean(HubHands("train").joints3d.double())
+    errors = pa_mpjpe(shape.expand_as(gt), gt).numpy()
+    assert board.baseline_pa_mpjpe_mm == pytest.approx(errors.mean() * 1000, rel=1e-6)  # gt passes float32
+    assert board.baseline_ci95_mm == pytest.approx(1.96 * errors.std(ddof=1) / np.sqrt(len(errors)) * 1000)
+    for row, run in zip(sorted(board.rows, key=lambda r: r.weights != "a"), runs, strict=True):
+        pred = val_predictions(handzoo.create_model(weights=run / "model.safetensors")).double()
+        per = pa_mpjpe(pred, gt - gt[:, :1]).numpy()
+        assert row.pa_ci95_mm == pytest.approx(1.96 * per.std(ddof=1) / np.sqrt(len(per)) * 1000, rel=1e-4)
+        assert row.vs_baseline == pytest.approx(row.pa_mpjpe_mm / board.baseline_pa_mpjpe_mm)
+    md = to_markdown(board)
+    assert f"| - | constant pose (baseline) | Procrustes mean of the training labels | " \
+        f"{board.baseline_pa_mpjpe_mm:.2f} |" in md and "AUC: area under the PCK curve" in md
+    page = to_html(board, png=b"")
+    assert "constant pose (baseline)" in page and "click a column to sort" in page and "<script>" in page
+    # FreiHAND's evaluation split: the catalogue's reported numbers (the seed's 10.09 mm), marked as reported
+    seed = [r for r in reported_references("freihand", "eval") if r.model == "resnet101"]
+    assert seed and seed[0].pa_mpjpe_mm == pytest.approx(10.09)
+    assert reported_references(DATASET, "val") == board.references == []
+

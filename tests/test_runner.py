@@ -494,7 +494,7 @@ def test_progress_shows_the_logged_loss_never_nan():
 
 
 def test_baseline_labels_come_from_labels_method_without_decoding():
-    from handzoo.runner.trainer import _labels
+    from handzoo.runner.baseline import training_labels as _labels
 
     joints = np.random.default_rng(0).normal(size=(5, 21, 3))
 

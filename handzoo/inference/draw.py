@@ -22,6 +22,7 @@ PANEL = 512  # pixels
 DPI = 128  # a power of two: inches × DPI is exact, so the PNG has exactly the documented size
 MIN_ASPECT, MAX_ASPECT = 0.5, 3.0
 WRIST_COLOR = (0.5, 0.5, 0.5)
+LABEL_PAD = 4  # points between a 3D axis' tick labels and its label
 
 
 def picture_size(image_size: tuple[int, int]) -> tuple[int, int]:
@@ -58,8 +59,9 @@ def _draw_2d(ax, image: Image.Image, joints2d: np.ndarray, box, panel_px: tuple[
     ax.set_axis_off()
 
 
-def _draw_3d(ax, joints3d_mm: np.ndarray, title: str, elev: float, azim: float) -> None:
-    from matplotlib.ticker import MaxNLocator
+def _draw_3d(ax, joints3d_mm: np.ndarray, title: str, elev: float, azim: float, edge_on: str) -> None:
+    """One 3D panel; ``edge_on`` ('x', 'y' or 'z' of the plot) is the axis along the line of sight."""
+    from matplotlib.ticker import MaxNLocator, NullFormatter
 
     # Plot axes: X = x (right), Y = z (depth), Z = -y (up), so "up" in the image is up in the plot.
     pts = np.stack([joints3d_mm[:, 0], joints3d_mm[:, 2], -joints3d_mm[:, 1]], axis=1)
@@ -74,11 +76,16 @@ def _draw_3d(ax, joints3d_mm: np.ndarray, title: str, elev: float, azim: float) 
     ax.set_box_aspect((1, 1, 1))
     ax.view_init(elev=elev, azim=azim)
     for axis in (ax.xaxis, ax.yaxis, ax.zaxis):  # few ticks: readable, and ticks dominate drawing time
-        axis.set_major_locator(MaxNLocator(4))
-    ax.set_xlabel("x mm", fontsize=7, labelpad=-8)
-    ax.set_ylabel("z mm", fontsize=7, labelpad=-8)
-    ax.set_zlabel("-y mm", fontsize=7, labelpad=-8)
-    ax.tick_params(labelsize=6, pad=-3)
+        axis.set_major_locator(MaxNLocator(3))
+    # Labels clear of the tick labels (a negative pad put them on top of each other).
+    ax.set_xlabel("x mm", fontsize=7, labelpad=LABEL_PAD)
+    ax.set_ylabel("z mm", fontsize=7, labelpad=LABEL_PAD)
+    ax.set_zlabel("-y mm", fontsize=7, labelpad=LABEL_PAD)
+    ax.tick_params(labelsize=6, pad=0)
+    # The axis seen edge-on is a few pixels long: its tick labels and label would pile up.
+    hidden = {"x": ax.xaxis, "y": ax.yaxis, "z": ax.zaxis}[edge_on]
+    hidden.set_major_formatter(NullFormatter())
+    hidden.set_label_text("")
     ax.set_title(title, fontsize=9)
 
 
@@ -95,6 +102,30 @@ def draw_prediction(
         path: the PNG to write.
         title: a line shown above the image panel (e.g. the file name).
     """
+    path = Path(path)
+    prediction_figure(image, joints2d, joints3d, box, title).savefig(path, dpi=DPI, format="png")
+    return path
+
+
+def _finger_legend(ax) -> None:
+    """Which colour is which finger (and the wrist), in a corner of a 3D panel."""
+    from matplotlib.lines import Line2D
+
+    handles = [Line2D([], [], color=joints.FINGER_COLORS[f], lw=2.5) for f in joints.FINGERS]
+    handles.append(Line2D([], [], color=WRIST_COLOR, marker="o", ls="", markersize=4))
+    ax.legend(
+        handles,
+        [*joints.FINGERS, "wrist"],
+        loc="upper right",
+        fontsize=6,
+        frameon=False,
+        handlelength=1.5,
+        borderaxespad=0.2,
+    )
+
+
+def prediction_figure(image: Image.Image, joints2d: np.ndarray, joints3d: np.ndarray, box, title: str = ""):
+    """The figure :func:`draw_prediction` writes (a matplotlib Figure on an Agg canvas)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -108,9 +139,10 @@ def draw_prediction(
     if title:
         ax2d.set_title(title, fontsize=8)
     mm = np.asarray(joints3d, dtype=np.float64) * 1000.0
-    for k, (name, elev, azim) in enumerate((("camera view", 10.0, -90.0), ("side view", 10.0, 0.0))):
+    views = (("camera view", 10.0, -90.0, "y"), ("side view", 10.0, 0.0, "x"))  # plot y = depth, x = x
+    for k, (name, elev, azim, edge_on) in enumerate(views):
         ax = fig.add_axes(((overlay + k * PANEL) / width, 0.0, PANEL / width, 1.0 - margin), projection="3d")
-        _draw_3d(ax, mm, name, elev, azim)
-    path = Path(path)
-    fig.savefig(path, dpi=DPI, format="png")
-    return path
+        _draw_3d(ax, mm, name, elev, azim, edge_on)
+        if k == 1:
+            _finger_legend(ax)
+    return fig

@@ -50,6 +50,20 @@ class Row:
     device: str
     num_samples: int = 0
     metrics: dict[str, float] = field(default_factory=dict)
+    # half-width of the 95 % confidence interval of the PA-MPJPE mean (1.96 standard errors), mm
+    pa_ci95_mm: float | None = None
+    # PA-MPJPE over the constant pose's on the same samples (< 1: the model learned articulation)
+    vs_baseline: float | None = None
+
+
+@dataclass
+class Reference:
+    """A number reported elsewhere for this dataset split (zoo.yaml ``references``), not measured here."""
+
+    model: str
+    pa_mpjpe_mm: float
+    source: str
+    note: str = ""
 
 
 @dataclass
@@ -64,6 +78,11 @@ class Leaderboard:
     seed: int
     environment: dict[str, Any]
     rows: list[Row]
+    # the best constant pose (Procrustes mean of the training labels) on the same samples
+    baseline_pa_mpjpe_mm: float | None = None
+    baseline_ci95_mm: float | None = None
+    baseline_note: str = ""
+    references: list[Reference] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -191,6 +210,7 @@ def run_leaderboard(
     from handzoo.cost import count_params, measure_gflops
     from handzoo.device import resolve_device
     from handzoo.evaluation import predict, report, score
+    from handzoo.metrics import pa_mpjpe
 
     if not candidates:
         raise UsageError("nothing to rank: give --models PATTERN and/or --runs DIR")
@@ -199,6 +219,7 @@ def run_leaderboard(
     rows: list[Row] = []
     size = image_size
     num_samples = 0
+    gt_first = None
     for cand in candidates:
         net = handzoo.create_model(cand.model, weights=cand.path)
         prep = net.preprocessing
@@ -231,8 +252,10 @@ def run_leaderboard(
             raise UsageError(
                 f"{data}/{split} has no ground truth here; the leaderboard needs a labelled split"
             )
-        metrics = report(score(found, dev))
+        per_sample = score(found, dev)
+        metrics = report(per_sample)
         num_samples = int(found["gt"].shape[0])
+        gt_first = found["gt"] if gt_first is None else gt_first
         speed = measure_throughput(net, size, batch_size, dev, seconds=bench_seconds, seed=seed)
         rows.append(
             Row(
@@ -248,13 +271,14 @@ def run_leaderboard(
                 device=str(dev),
                 num_samples=num_samples,
                 metrics=metrics,
+                pa_ci95_mm=ci95_mm(pa_mpjpe(found["pred"].double(), found["gt"].double())),
             )
         )
         del net
     rows.sort(key=lambda r: r.pa_mpjpe_mm)
     for i, row in enumerate(rows, 1):
         row.rank = i
-    return Leaderboard(
+    board = Leaderboard(
         dataset=data,
         split=split,
         image_size=int(size or 0),
@@ -263,4 +287,57 @@ def run_leaderboard(
         seed=seed,
         environment=environment_info(dev, seed),
         rows=rows,
+        references=reported_references(data, split),
     )
+    _add_baseline(board, gt_first, data, data_root, int(size or 0))
+    return board
+
+
+def ci95_mm(errors_m: torch.Tensor) -> float | None:
+    """Half-width (mm) of the normal 95 % confidence interval of the mean of per-sample errors (m)."""
+    n = errors_m.numel()
+    if n < 2:
+        return None
+    return float(1.96 * errors_m.std(unbiased=True) / n**0.5) * 1000.0
+
+
+def _add_baseline(
+    board: Leaderboard, gt: torch.Tensor | None, data: str, root: str | None, size: int
+) -> None:
+    """The constant pose's PA-MPJPE on the board's samples, and each row's ratio to it.
+
+    The constant is the Procrustes mean of the dataset's *training* labels
+    (:mod:`handzoo.runner.baseline`), as in every run's ``baseline_pa_mpjpe_mm``.
+    """
+    import handzoo
+    from handzoo.errors import HandzooError
+    from handzoo.runner.baseline import constant_pose_errors, procrustes_mean, training_labels
+
+    if gt is None:
+        return
+    kwargs: dict[str, Any] = {"split": "train", "image_size": size or 64, "augment": []}
+    if root is not None:
+        kwargs["root"] = root
+    try:
+        labels = training_labels(handzoo.create_dataset(data, **kwargs))
+    except (HandzooError, OSError, ValueError, TypeError) as exc:
+        board.baseline_note = f"no constant baseline: cannot read the training labels of {data!r} ({exc})"
+        return
+    shape = procrustes_mean(torch.as_tensor(labels, dtype=torch.float64))
+    errors = constant_pose_errors(shape, gt)
+    board.baseline_pa_mpjpe_mm = float(errors.mean()) * 1000.0
+    board.baseline_ci95_mm = ci95_mm(errors)
+    for row in board.rows:
+        row.vs_baseline = row.pa_mpjpe_mm / board.baseline_pa_mpjpe_mm
+
+
+def reported_references(data: str, split: str) -> list[Reference]:
+    """PA-MPJPE numbers that zoo.yaml lists as reported for ``data``/``split`` (papers, the seed report)."""
+    from handzoo.zoo import load_zoo
+
+    found = []
+    for name, arch in load_zoo().architectures.items():
+        for ref in arch.references:
+            if ref.dataset == data and ref.split == split and ref.metric == "pa_mpjpe_mm":
+                found.append(Reference(model=name, pa_mpjpe_mm=ref.value, source=ref.source, note=ref.note))
+    return sorted(found, key=lambda r: r.pa_mpjpe_mm)

@@ -25,6 +25,8 @@ COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("model", "model", "{}"),
     ("weights", "weights", "{}"),
     ("pa_mpjpe_mm", "PA-MPJPE mm", "{:.2f}"),
+    ("pa_ci95_mm", "± 95% mm", "{:.2f}"),
+    ("vs_baseline", "vs constant", "{:.2f}x"),
     ("mpjpe_mm", "MPJPE mm", "{:.2f}"),
     ("auc", "AUC", "{:.3f}"),
     ("params_m", "params M", "{:.2f}"),
@@ -33,6 +35,15 @@ COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("device", "device", "{}"),
 )
 GFLOPS_NOTE = "GFLOPs: one image at the board's input size, FLOPs = 2 x multiply-accumulates"
+AUC_NOTE = (
+    "AUC: area under the PCK curve of Procrustes-aligned joints for thresholds 0-50 mm "
+    "(FreiHAND's protocol), 1 is perfect"
+)
+CI_NOTE = "± 95%: half-width of the 95 % confidence interval of the PA-MPJPE mean (1.96 standard errors)"
+BASELINE_NOTE = (
+    "vs constant: PA-MPJPE over that of the best constant pose (the Procrustes mean of the training "
+    "labels) on the same samples; below 1 the model has learned articulation"
+)
 FORMATS = ("table", "markdown", "csv", "json")
 
 
@@ -58,16 +69,56 @@ def _cells(row: Row, cols: list[tuple[str, str, str]] | None = None) -> list[str
     ]
 
 
+def reference_cells(board: Leaderboard, cols: list[tuple[str, str, str]]) -> list[list[str]]:
+    """Rows for the constant baseline and the reported numbers, for people to read beside the ranks."""
+    out = []
+    if board.baseline_pa_mpjpe_mm is not None:
+        values = {
+            "rank": "-",
+            "model": "constant pose (baseline)",
+            "weights": "Procrustes mean of the training labels",
+            "pa_mpjpe_mm": f"{board.baseline_pa_mpjpe_mm:.2f}",
+            "pa_ci95_mm": "-" if board.baseline_ci95_mm is None else f"{board.baseline_ci95_mm:.2f}",
+            "vs_baseline": "1.00x",
+        }
+        out.append([values.get(key, "-") for key, _, _ in cols])
+    for ref in board.references:
+        ratio = f"{ref.pa_mpjpe_mm / board.baseline_pa_mpjpe_mm:.2f}x" if board.baseline_pa_mpjpe_mm else "-"
+        values = {
+            "rank": "ref",
+            "model": ref.model,
+            "weights": f"reported: {ref.source}",
+            "pa_mpjpe_mm": f"{ref.pa_mpjpe_mm:.2f}",
+            "vs_baseline": ratio,
+        }
+        out.append([values.get(key, "-") for key, _, _ in cols])
+    return out
+
+
+def _notes(board: Leaderboard) -> list[str]:
+    notes = [GFLOPS_NOTE, AUC_NOTE, CI_NOTE, BASELINE_NOTE]
+    if board.baseline_note:
+        notes.append(board.baseline_note)
+    if board.references:
+        notes.append("rows marked ref are reported elsewhere (zoo.yaml references), not measured here")
+    return notes
+
+
 def _context_lines(board: Leaderboard) -> list[tuple[str, str]]:
     env = board.environment
     return [
         ("data", f"{board.dataset}/{board.split}, {board.num_samples} samples at {board.image_size} px"),
         ("batch size", str(board.batch_size)),
         ("seed", str(board.seed)),
-        ("versions", f"handzoo {env['handzoo']}, torch {env['torch']}, timm {env['timm']}, "
-         f"python {env['python']}"),
-        ("hardware", f"{env['cpu']} ({env['cpu_cores']} cores, {env['torch_threads']} torch threads); "
-         f"GPU: {env['gpu'] or 'none'}; device {env['device']}"),
+        (
+            "versions",
+            f"handzoo {env['handzoo']}, torch {env['torch']}, timm {env['timm']}, python {env['python']}",
+        ),
+        (
+            "hardware",
+            f"{env['cpu']} ({env['cpu_cores']} cores, {env['torch_threads']} torch threads); "
+            f"GPU: {env['gpu'] or 'none'}; device {env['device']}",
+        ),
         ("platform", str(env["platform"])),
         ("date", str(env["date"])),
     ]
@@ -99,9 +150,9 @@ def to_markdown(board: Leaderboard) -> str:
     cols = columns(board)
     lines += ["", "| " + " | ".join(label for _, label, _ in cols) + " |"]
     lines.append("|" + "|".join("---:" if fmt != "{}" else "---" for _, _, fmt in cols) + "|")
-    for row in board.rows:
-        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in _cells(row, cols)) + " |")
-    lines += ["", f"{GFLOPS_NOTE}. Ranked by PA-MPJPE (lower is better).", ""]
+    for cells in [*(_cells(row, cols) for row in board.rows), *reference_cells(board, cols)]:
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    lines += ["", *(f"- {note}." for note in _notes(board)), "", "Ranked by PA-MPJPE (lower is better).", ""]
     return "\n".join(lines)
 
 
@@ -114,7 +165,7 @@ def rich_table(board: Leaderboard) -> Any:
         title=f"{board.dataset}/{board.split}: {board.num_samples} samples at {board.image_size} px, "
         f"batch {board.batch_size}, seed {board.seed}",
         caption=f"handzoo {env['handzoo']}, torch {env['torch']}, timm {env['timm']}; {env['cpu']} "
-        f"({env['cpu_cores']} cores); GPU: {env['gpu'] or 'none'}. {GFLOPS_NOTE}.",
+        f"({env['cpu_cores']} cores); GPU: {env['gpu'] or 'none'}. " + ". ".join(_notes(board)) + ".",
         box=None,
     )
     cols = columns(board)
@@ -122,6 +173,8 @@ def rich_table(board: Leaderboard) -> Any:
         table.add_column(label, justify="left" if fmt == "{}" else "right", overflow="fold")
     for row in board.rows:
         table.add_row(*_cells(row, cols))
+    for cells in reference_cells(board, cols):
+        table.add_row(*cells, style="dim")
     return table
 
 
@@ -143,18 +196,29 @@ def render(board: Leaderboard, fmt: str) -> str:
 
 
 def scatter_png(board: Leaderboard) -> bytes:
-    """PNG bytes: PA-MPJPE (mm, down is better) against throughput (img/s, log scale, right is better)."""
+    """PNG bytes: PA-MPJPE (mm, down is better) against throughput (img/s, log scale, right is better).
+
+    Each point has its 95 % confidence interval as an error bar; the constant
+    baseline and the reported references are horizontal lines; the error axis
+    starts at 0, so a difference the sample count cannot resolve does not look
+    decisive; marker area follows the parameter count, with a legend.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=100)
+    def area(params_m: float) -> float:
+        return 20 + 30 * params_m**0.5
+
+    fig, ax = plt.subplots(figsize=(7.5, 4.8), dpi=100)
     try:
         xs = [r.img_per_s for r in board.rows]
         ys = [r.pa_mpjpe_mm for r in board.rows]
-        sizes = [20 + 30 * r.params_m ** 0.5 for r in board.rows]
-        ax.scatter(xs, ys, s=sizes, alpha=0.7)
+        ax.errorbar(
+            xs, ys, yerr=[r.pa_ci95_mm or 0.0 for r in board.rows], fmt="none", ecolor="0.5", capsize=3, lw=1
+        )
+        ax.scatter(xs, ys, s=[area(r.params_m) for r in board.rows], alpha=0.7, zorder=3)
         for r in board.rows:
             ax.annotate(
                 f"{r.rank}. {r.model} ({Path(r.weights).name or r.weights})",
@@ -163,11 +227,46 @@ def scatter_png(board: Leaderboard) -> bytes:
                 xytext=(6, 4),
                 fontsize=8,
             )
+        lines = [(board.baseline_pa_mpjpe_mm, "constant pose (baseline)", "--", "0.35")]
+        lines += [
+            (ref.pa_mpjpe_mm, f"{ref.model}: reported ({ref.source})", ":", "tab:green")
+            for ref in board.references
+        ]
+        for value, label, style, colour in lines:
+            if value is not None:
+                ax.axhline(value, ls=style, color=colour, lw=1)
+                ax.annotate(
+                    label,
+                    (0.01, value),
+                    xycoords=("axes fraction", "data"),
+                    xytext=(0, 3),
+                    textcoords="offset points",
+                    fontsize=8,
+                    color=colour,
+                )
+        top = max([*ys, *(v for v, *_ in lines if v is not None)], default=1.0)
+        ax.set_ylim(0, top * 1.2)
         ax.set_xscale("log")
-        ax.margins(x=0.25, y=0.15)  # room for the labels right of the points
+        ax.margins(x=0.25)  # room for the labels right of the points
         ax.set_xlabel(f"throughput, images/s (batch {board.batch_size}, {board.environment['device']})")
         ax.set_ylabel("PA-MPJPE, mm (lower is better)")
-        ax.set_title(f"{board.dataset}/{board.split} at {board.image_size} px (marker area ~ params)")
+        ax.set_title(
+            f"{board.dataset}/{board.split}: {board.num_samples} samples at {board.image_size} px "
+            "(bars: 95 % CI)",
+            fontsize=10,
+        )
+        sizes = (10, 25, 50)  # millions of parameters: ResNet18, ResNet50, ResNet152 are 11, 24, 58
+        handles = [ax.scatter([], [], s=area(m), color="tab:blue", alpha=0.7) for m in sizes]
+        ax.legend(
+            handles,
+            [f"{m:g} M params" for m in sizes],
+            loc="lower right",
+            fontsize=8,
+            labelspacing=1.2,
+            borderpad=0.8,
+            title="marker area",
+            title_fontsize=8,
+        )
         ax.grid(True, which="both", alpha=0.3)
         fig.tight_layout()
         out = io.BytesIO()
@@ -177,28 +276,49 @@ def scatter_png(board: Leaderboard) -> bytes:
     return out.getvalue()
 
 
+_SORT_SCRIPT = """
+document.querySelectorAll("table.board th").forEach((th, col) => th.addEventListener("click", () => {
+  const body = th.closest("table").tBodies[0];
+  const key = r => { const t = r.cells[col].textContent.replace(/x$/, ""); const v = parseFloat(t);
+                     return isNaN(v) ? t : v; };
+  const up = th.dataset.order !== "asc"; th.dataset.order = up ? "asc" : "desc";
+  [...body.rows].sort((a, b) => { const x = key(a), y = key(b);
+    return (x < y ? -1 : x > y ? 1 : 0) * (up ? 1 : -1); }).forEach(r => body.appendChild(r));
+}));
+"""
+
+
 def to_html(board: Leaderboard, png: bytes | None = None) -> str:
-    """A self-contained page: context, the table and the scatter plot embedded as base64 PNG."""
+    """A self-contained page: context, the table (sorted by clicking a column) and the plot as base64 PNG."""
     png = png if png is not None else scatter_png(board)
     esc = html.escape
     cols = columns(board)
-    head = "".join(f"<th>{esc(label)}</th>" for _, label, _ in cols)
+    head = "".join(f'<th title="sort by {esc(label)}">{esc(label)}</th>' for _, label, _ in cols)
     body = "".join(
         "<tr>" + "".join(f"<td>{esc(c)}</td>" for c in _cells(row, cols)) + "</tr>\n" for row in board.rows
     )
+    refs = "".join(
+        '<tr class="ref">' + "".join(f"<td>{esc(c)}</td>" for c in cells) + "</tr>\n"
+        for cells in reference_cells(board, cols)
+    )
     context = "".join(f"<li><b>{esc(k)}</b>: {esc(v)}</li>" for k, v in _context_lines(board))
+    notes = "".join(f"<li>{esc(n)}</li>" for n in _notes(board))
     image = base64.b64encode(png).decode("ascii")
     title = f"handzoo leaderboard: {board.dataset}/{board.split}"
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{esc(title)}</title>
 <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}
 td,th{{padding:.25em .7em;border-bottom:1px solid #ddd;text-align:right}}
+th{{cursor:pointer}}tr.ref td{{color:#666;font-style:italic}}
 td:nth-child(2),td:nth-child(3),th{{text-align:left}}</style></head>
 <body><h1>{esc(title)}</h1>
 <ul>{context}</ul>
-<table><thead><tr>{head}</tr></thead><tbody>
-{body}</tbody></table>
-<p>{esc(GFLOPS_NOTE)}. Ranked by PA-MPJPE (lower is better).</p>
+<table class="board"><thead><tr>{head}</tr></thead><tbody>
+{body}</tbody><tbody>
+{refs}</tbody></table>
+<p>Ranked by PA-MPJPE (lower is better); click a column to sort by it.</p>
+<ul>{notes}</ul>
 <img alt="PA-MPJPE against throughput" src="data:image/png;base64,{image}">
+<script>{_SORT_SCRIPT}</script>
 </body></html>
 """

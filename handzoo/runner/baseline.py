@@ -9,9 +9,31 @@ the PA-MPJPE of this constant on the validation split.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
-from handzoo.metrics import procrustes_align
+from handzoo.metrics import pa_mpjpe, procrustes_align
+
+
+def training_labels(dataset) -> np.ndarray:
+    """(N,21,3) joints of a split in metres; without decoding images when the dataset gives labels.
+
+    A :class:`handzoo.interfaces.LabelledDataset` (FreiHAND, synthetic) returns
+    its split's own rows, so validation labels never leak into the baseline;
+    any other dataset is read sample by sample (at most 2,000, evenly spread).
+    """
+    # A Protocol isinstance check only sees that an attribute exists: a dataset
+    # may well hold a ``labels`` array, so the method must be callable.
+    if callable(getattr(dataset, "labels", None)):
+        return np.asarray(dataset.labels(), dtype=np.float64)
+    idx = np.linspace(0, len(dataset) - 1, num=min(len(dataset), 2000)).astype(int)
+    return np.stack([np.asarray(dataset[int(i)]["joints3d"], dtype=np.float64) for i in idx])
+
+
+def constant_pose_errors(shape: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
+    """(N,) PA-MPJPE in metres of predicting the constant ``shape`` (J,3) for every pose of ``gt`` (N,J,3)."""
+    gt = gt.double()
+    return pa_mpjpe(shape.to(gt.device, torch.float64).expand_as(gt), gt)
 
 
 def procrustes_mean(joints: torch.Tensor, iterations: int = 30, tol: float = 1e-9) -> torch.Tensor:

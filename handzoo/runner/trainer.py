@@ -36,7 +36,7 @@ from handzoo.interfaces import part_metadata
 from handzoo.losses import build_training_loss
 from handzoo.model import takes_camera
 from handzoo.runner import checkpoint as ckpt
-from handzoo.runner.baseline import procrustes_mean
+from handzoo.runner.baseline import constant_pose_errors, procrustes_mean, training_labels
 from handzoo.runner.budget import UNFITTED, TimeBudget
 from handzoo.runner.export import write_model_card
 from handzoo.runner.plots import plot_curves
@@ -344,7 +344,7 @@ class Trainer:
         )
 
         # The constant baseline needs only the training labels.
-        baseline_shape = procrustes_mean(torch.as_tensor(_labels(train_ds), dtype=torch.float64))
+        baseline_shape = procrustes_mean(torch.as_tensor(training_labels(train_ds), dtype=torch.float64))
 
         last_val_step = -1
         # In time-budget mode the schedule's length is measured while training.
@@ -523,7 +523,6 @@ class Trainer:
 
     def _validate(self, model, val_ds, baseline_shape: torch.Tensor) -> dict[str, float]:
         from handzoo.evaluation import report
-        from handzoo.metrics import pa_mpjpe
 
         rows = predict(
             model,
@@ -539,8 +538,7 @@ class Trainer:
         per_sample = score(rows, self.device)
         metrics = report(per_sample)
         gt = rows["gt"].to(self.device, torch.float64)
-        constant = baseline_shape.to(self.device, torch.float64).expand_as(gt)
-        metrics["baseline_pa_mpjpe_mm"] = float(pa_mpjpe(constant, gt).mean()) * 1000.0
+        metrics["baseline_pa_mpjpe_mm"] = float(constant_pose_errors(baseline_shape, gt).mean()) * 1000.0
         metrics["num_samples"] = int(gt.shape[0])
         return metrics
 
@@ -620,25 +618,16 @@ class Trainer:
         if self.history:
             baseline = metrics.get("baseline_pa_mpjpe_mm")
             rows = self.history + ([{"step": steps, "baseline_pa_mpjpe_mm": baseline}] if baseline else [])
-            plot_curves(rows, self.out / "curves.png", title=f"{self.cfg.model.name} on {self.cfg.data.name}")
+            plot_curves(
+                rows,
+                self.out / "curves.png",
+                title=f"{self.cfg.model.name} on {self.cfg.data.name}",
+                loss=self.cfg.optim.loss,
+                extra_terms=len(self.cfg.optim.loss_terms) > 1,
+            )
         write_model_card(
             self.out / "MODEL_CARD.md", self.cfg.model.name, config, metrics, str(self.device), seconds, steps
         )
-
-
-def _labels(dataset) -> np.ndarray:
-    """(N,21,3) joints of the split in metres; without decoding images when the dataset gives labels.
-
-    A :class:`handzoo.interfaces.LabelledDataset` (FreiHAND, synthetic) returns
-    its split's own rows, so validation labels never leak into the baseline;
-    any other dataset is read sample by sample (at most 2,000, evenly spread).
-    """
-    # A Protocol isinstance check only sees that an attribute exists: a dataset
-    # may well hold a ``labels`` array, so the method must be callable.
-    if callable(getattr(dataset, "labels", None)):
-        return np.asarray(dataset.labels(), dtype=np.float64)
-    idx = np.linspace(0, len(dataset) - 1, num=min(len(dataset), 2000)).astype(int)
-    return np.stack([np.asarray(dataset[int(i)]["joints3d"], dtype=np.float64) for i in idx])
 
 
 def copy_config(cfg: RunConfig) -> RunConfig:
