@@ -377,3 +377,20 @@ def test_a_run_on_a_handzoo_synth_folder_is_published_as_synthetic(tmp_path, zoo
         "freihand",
         "freihand (train split)",
     )
+
+
+def test_publish_changes_the_shipped_catalogue_only_when_zoo_names_it(run_dir, zoo_copy, tmp_path,
+                                                                      monkeypatch):
+    from handzoo.zoo.catalogue import _PACKAGED
+
+    shipped = _PACKAGED.read_bytes()
+    monkeypatch.delenv("HANDZOO_ZOO", raising=False)
+    code, _, err = cli("publish", str(run_dir), "--dest", str(tmp_path / "p"))
+    assert code == 2 and err.count("\n") == 1 and "--zoo FILE" in err and "cp " in err
+    assert _PACKAGED.read_bytes() == shipped and not (tmp_path / "p").exists()
+    monkeypatch.setenv("HANDZOO_ZOO", str(zoo_copy))  # a catalogue of one's own, in use: that one changes
+    code, out, err = cli("publish", str(run_dir), "--dest", str(tmp_path / "p"), "--tag", "mine")
+    assert code == 0, err
+    assert f"changed {zoo_copy.resolve()}" in out.replace("\n", "")
+    assert load_zoo(str(zoo_copy)).architectures["resnet18"].weight("mine") is not None
+    assert _PACKAGED.read_bytes() == shipped

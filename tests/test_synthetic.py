@@ -369,3 +369,13 @@ def test_ensure_synthetic_generates_once_under_handzoo_home(tmp_path, monkeypatc
 
     monkeypatch.setattr(generator_module, "generate_freihand", must_not_run)
     assert ensure_synthetic(num=3, seed=2, num_eval=1, progress=False) == root
+
+
+def test_first_use_says_what_it_generates_and_where(tmp_path, capsys):
+    from handzoo.data.synthetic import ensure_synthetic
+
+    root = ensure_synthetic(num=4, num_eval=2, home=tmp_path, progress=True)
+    err = capsys.readouterr().err
+    assert "generating the synthetic set once (4 training + 2 evaluation images" in err and str(root) in err
+    assert ensure_synthetic(num=4, num_eval=2, home=tmp_path, progress=True) == root
+    assert "generating" not in capsys.readouterr().err  # generated once, then reused silently

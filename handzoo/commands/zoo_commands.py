@@ -55,7 +55,7 @@ def publish_command(
     run_dir: str = typer.Argument(..., help="The --out folder of a finished `handzoo run`."),
     name: str | None = typer.Option(None, "--name", help="Architecture (model) name; default: the run's."),
     zoo: str | None = typer.Option(
-        None, "--zoo", help="zoo.yaml to update (default: the catalogue in use, $HANDZOO_ZOO or shipped)."
+        None, "--zoo", help="zoo.yaml to change (default: $HANDZOO_ZOO's; the shipped one only if named)."
     ),
     dest: str | None = typer.Option(
         None, "--dest", help="Folder for the weights file (default RUN_DIR/publish)."
@@ -89,7 +89,7 @@ def publish_command(
     console = _console()
     console.print(f"wrote {done.path} ({e.size / 1e6:.1f} MB, sha256 {e.sha256})")
     console.print(
-        f"{done.zoo_file}: {done.name}:{e.tag} -> {e.url} "
+        f"changed {done.zoo_file}: {done.name}:{e.tag} -> {e.url} "
         f"({e.params / 1e6:.2f} M params, {e.gflops:.4g} GFLOPs at {e.input_size} px)"
     )
     if not done.comments_kept:

@@ -248,12 +248,25 @@ def _is_number(value: Any) -> bool:
 
 
 def _writable_zoo(zoo_file: str | Path | None) -> Path:
+    """The catalogue file publish changes: ``--zoo``, else ``$HANDZOO_ZOO`` when it is a local file.
+
+    The shipped zoo.yaml is part of the installed package: it changes only when
+    ``--zoo`` names it, never as a default.
+    """
+    from handzoo.zoo.catalogue import _PACKAGED
+
     source = str(zoo_file) if zoo_file is not None else zoo_source()
     if source.startswith(("http://", "https://")):
         raise UsageError(f"the catalogue in use is a URL ({source}); pass --zoo FILE to update a local copy")
     path = Path(source.removeprefix("file://")).expanduser()
     if not path.is_file():
         raise UsageError(f"zoo file {path} does not exist; pass --zoo with an existing zoo.yaml")
+    if zoo_file is None and path.resolve() == _PACKAGED.resolve():
+        raise UsageError(
+            f"publish adds an entry to a catalogue, and the one in use is the shipped {path}; name the one "
+            f"to change with --zoo FILE (a copy: `cp {path} my-zoo.yaml`, then --zoo my-zoo.yaml, and "
+            f"HANDZOO_ZOO=my-zoo.yaml to use it), or --zoo {path} to change the shipped one"
+        )
     return path.resolve()  # the shipped handzoo/zoo.yaml is a link: update its target, keep the link
 
 
