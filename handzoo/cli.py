@@ -64,6 +64,73 @@ def _register_command_modules() -> None:
 _register_command_modules()
 
 
+# Placeholders of option values in --help (otherwise the option's own name in capitals).
+METAVARS = {
+    "weights": "FILE",
+    "out": "PATH",
+    "config": "FILE",
+    "data": "NAME",
+    "data_root": "DIR",
+    "device": "DEVICE",
+    "batch_size": "N",
+    "workers": "N",
+    "epochs": "N",
+    "max_steps": "N",
+    "checkpoint_every": "N",
+    "image_size": "PX",
+    "seed": "N",
+    "lr": "LR",
+    "sets": "KEY=VALUE",
+    "box": "x0,y0,x1,y1",
+    "K": "fx,fy,cx,cy",
+    "fov": "DEGREES",
+    "root_depth": "METRES",
+    "html": "FILE",
+    "png": "FILE",
+    "zoo": "FILE",
+    "dest": "DIR",
+    "runs": "DIR",
+    "models": "PATTERN",
+    "init": "NAME[:TAG]|URL|PATH",
+    "limit": "N",
+    "bench_seconds": "SECONDS",
+    "opset": "N",
+}
+
+
+def _tidy_help(command) -> None:
+    """Readable --help for every command: ``MODEL`` not ``{model} <str>``, and ``--debug`` named.
+
+    Typer labels values with their Python types (``<str>``, ``<list[str]>``);
+    here arguments are named in capitals and option values get the
+    placeholders of :data:`METAVARS`. ``--debug`` is handled by :func:`main`
+    before parsing, so each command's help ends by naming it.
+    """
+    from typer.core import TyperArgument, TyperOption
+
+    subcommands = getattr(command, "commands", None)
+    for sub in (subcommands or {}).values():
+        _tidy_help(sub)
+    for param in getattr(command, "params", []):
+        if isinstance(param, TyperArgument) and param.metavar is None:
+            name = param.name.upper() + ("..." if param.nargs != 1 else "")
+            param.metavar = name
+            param.display_type = lambda ctx: ""  # the name says it; the type label was noise
+            usage = name if param.required else f"[{name}]"
+            param._usage_display_name = lambda usage=usage: usage  # not typer's {NAME}...
+        elif isinstance(param, TyperOption) and not param.is_flag and param.metavar is None:
+            param.metavar = METAVARS.get(param.name, param.name.upper())
+    if not subcommands:
+        command.epilog = "Add --debug anywhere on the line to see the full traceback of an error."
+
+
+def build_command():
+    """The click command behind ``handzoo`` (plugins' commands included), with tidy help."""
+    command = typer.main.get_command(app)
+    _tidy_help(command)
+    return command
+
+
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
     print(f"handzoo: warning: {message}", file=sys.stderr)
 
@@ -80,7 +147,7 @@ def main(argv: list[str] | None = None) -> None:
             from handzoo.plugins import get_host
 
             get_host().add_commands(app)  # plugins' own subcommands (register_commands)
-        code = app(args=args, prog_name="handzoo", standalone_mode=False)
+        code = build_command().main(args=args, prog_name="handzoo", standalone_mode=False)
     except KeyboardInterrupt:
         print("handzoo: interrupted", file=sys.stderr)
         code = 130

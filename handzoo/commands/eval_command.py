@@ -6,6 +6,7 @@ import typer
 
 from handzoo.commands.console import console as _console
 from handzoo.errors import UsageError
+from handzoo.inference.defaults import DEFAULT_ROOT_DEPTH
 
 
 def eval_command(
@@ -28,7 +29,9 @@ def eval_command(
         None, "--write-submission", help="Also write the predictions as a FreiHAND pred.zip."
     ),
     root_depth: float = typer.Option(
-        0.7, "--root-depth", help="Wrist depth in metres used to place predictions in a submission."
+        DEFAULT_ROOT_DEPTH,
+        "--root-depth",
+        help="Wrist depth in metres used to place predictions in a submission (as in predict).",
     ),
     amp: bool = typer.Option(
         False, "--amp", help="Score at a run's precision on this device (bf16 where native), not float32."

@@ -33,7 +33,11 @@ def run_command(
         False, "--init-head-swap", help="With --init: let the head's tensors differ (a new head)."
     ),
     config: str | None = typer.Option(None, "--config", help="Start from a config.yaml."),
-    sets: list[str] = typer.Option([], "--set", help="Override any config key: --set optim.lr=3e-4."),
+    sets: list[str] = typer.Option(
+        [],
+        "--set",
+        help="Override any config key, e.g. --set optim.lr=3e-4; repeat for more.",
+    ),
 ) -> None:
     """Train MODEL, evaluate PA-MPJPE and export safetensors weights into --out."""
     from pathlib import Path
