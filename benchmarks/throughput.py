@@ -227,8 +227,10 @@ def main() -> None:
     from handzoo.device import amp_dtype_for
 
     device = torch.device(args.device)
-    if device.type == "cuda":
+    if device.type == "cuda":  # what the Trainer sets, before the bare step too, so both sides match
         torch.backends.cudnn.benchmark = True
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
     amp = amp_dtype_for(device, True)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -247,6 +249,7 @@ def main() -> None:
             row[pipeline], row[f"{pipeline}_wait"] = r["img_per_s"], r["data_wait"]
         results["rows"].append(row)
         print(json.dumps(row), flush=True)
+        (out / "throughput.json").write_text(json.dumps(results, indent=2) + "\n")  # kept if killed later
     results["pipeline"] = pipeline_check(root, args, max(sizes), device)
     print(json.dumps(results["pipeline"]), flush=True)
     results["predict"] = predictor_figures(args, out / "jpegs", device)

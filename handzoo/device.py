@@ -1,6 +1,9 @@
-"""One device resolver and the precision policy for every command (run, eval, leaderboard, predict)."""
+"""One device resolver, the precision policy for every command, and small constants kept on a device."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 
@@ -52,3 +55,18 @@ def amp_dtype_for(device: torch.device, enabled: bool) -> torch.dtype | None:
     if device.type == "cpu" and cpu_supports_bf16():
         return torch.bfloat16
     return None
+
+
+_CONSTANTS: dict[tuple, torch.Tensor] = {}
+
+
+def constant(values: Sequence[Any], device: torch.device, dtype=torch.float64) -> torch.Tensor:
+    """A small constant tensor on ``device``, made once per device.
+
+    Building it from Python numbers every step would copy from pageable host
+    memory, and such a copy waits for the GPU's queue: a host sync per step.
+    """
+    key = (tuple(values), str(device), dtype)
+    if key not in _CONSTANTS:
+        _CONSTANTS[key] = torch.tensor(values, dtype=dtype, device=device)
+    return _CONSTANTS[key]

@@ -28,9 +28,13 @@ import numpy as np
 import torch
 from PIL import Image
 
+from handzoo.device import constant
 from handzoo.inference.images import Box, check_box, crop_box, square_box
 
 _EXIF_ORIENTATION = 0x0112
+# torchvision 0.29 announces a move of its decoders to TorchCodec; they still work. Filtered
+# here once (catch_warnings is not thread-safe, and the Predictor decodes in a reader thread).
+warnings.filterwarnings("ignore", "The image decoding and encoding capabilities", DeprecationWarning)
 
 
 @dataclass
@@ -103,13 +107,21 @@ def crop_on_device(
     wx, in_x = resample_matrix(x0, x1, w, size, cx)
     wy, in_y = resample_matrix(y0, y1, h, size, cy)
     dev = image.device
-    Wx = torch.as_tensor(wx, dtype=torch.float32, device=dev)
-    Wy = torch.as_tensor(wy, dtype=torch.float32, device=dev)
-    out = Wy @ image.float() @ Wx.T  # (3,S,S)
-    outside = 1.0 - torch.as_tensor(np.outer(in_y, in_x), dtype=torch.float32, device=dev)
-    colour = torch.tensor(fill, dtype=torch.float32, device=dev).view(3, 1, 1)
+    # float64: a float32 product would run in TF32 on GPUs where a run enabled it (±1 grey level)
+    Wx, Wy = _to_device(wx, dev), _to_device(wy, dev)
+    out = Wy @ image.double() @ Wx.T  # (3,S,S)
+    outside = 1.0 - _to_device(np.outer(in_y, in_x), dev)
+    colour = constant(tuple(float(c) for c in fill), dev).view(3, 1, 1)
     out = out + colour * outside
     return out.round_().clamp_(0, 255).to(torch.uint8).permute(1, 2, 0)
+
+
+def _to_device(array: np.ndarray, device: torch.device) -> torch.Tensor:
+    """float64 ``array`` on ``device``; to a GPU through pinned memory, without waiting for it."""
+    host = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float64))
+    if device.type != "cuda":
+        return host.to(device)
+    return host.pin_memory().to(device, non_blocking=True)
 
 
 def decode_crops(
@@ -127,10 +139,7 @@ def decode_crops(
     """
     from torchvision.io import ImageReadMode, decode_jpeg
 
-    with warnings.catch_warnings():
-        # torchvision 0.29 announces a move of its decoders to TorchCodec; they still work
-        warnings.simplefilter("ignore", DeprecationWarning)
-        decoded = decode_jpeg([f.data for f in files], mode=ImageReadMode.RGB, device=device)
+    decoded = decode_jpeg([f.data for f in files], mode=ImageReadMode.RGB, device=device)
     out = []
     for f, image, box in zip(files, decoded, boxes, strict=True):
         used = square_box(check_box(box, f"box of {f.source}")) if box is not None else crop_box(f.size, crop)

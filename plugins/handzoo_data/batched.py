@@ -19,12 +19,13 @@ from handzoo.data.device_augment import (
     Batch,
     BatchAugmenter,
     BatchTransform,
-    constant,
+    affine_grid,
     eye,
     pixel_centres,
     randint,
     uniform,
 )
+from handzoo.device import constant
 
 _GREY = (1 / math.sqrt(3),) * 3
 _LUMA = (0.299, 0.587, 0.114)
@@ -109,7 +110,7 @@ def blobs(n: int, size: tuple[int, int], generator: torch.Generator) -> torch.Te
     theta = torch.zeros(n, 2, 3, dtype=torch.float64, device=dev)
     theta[:, 0, 0], theta[:, 1, 1] = k, k
     theta[:, 0, 2], theta[:, 1, 2] = k - 1.0, k - 1.0
-    grid = F.affine_grid(theta.float(), [n, 3, 16, 16], align_corners=False)
+    grid = affine_grid(theta, (16, 16))
     mid = F.grid_sample(cells, grid, mode="bicubic", padding_mode="border", align_corners=False)
     mid = mid.clamp(0.0, 255.0)
     return F.interpolate(mid, size=(size[1], size[0]), mode="bilinear", align_corners=False)
@@ -296,14 +297,17 @@ def colour_jitter(
     """
     n, dev = image.shape[0], image.device
     luma = constant(_LUMA, dev)
-    mean_luma = (image.double().mean(dim=(2, 3)) * luma).sum(-1)
+    mean_luma = (image.mean(dim=(2, 3), dtype=torch.float64) * luma).sum(-1)
     I3 = torch.eye(3, dtype=torch.float64, device=dev)
     to_grey = torch.outer(torch.ones(3, dtype=torch.float64, device=dev), luma)
     mix = s[:, None, None] * I3 + (1 - s)[:, None, None] * to_grey
     matrix = (c * b)[:, None, None] * (hue_rotation(hue) @ mix)
     bias = ((1 - c) * b * mean_luma)[:, None].expand(n, 3)
-    out = torch.einsum("nij,njhw->nihw", matrix.float(), image) + bias.float()[:, :, None, None]
-    return out.clamp(0.0, 255.0)
+    # Three multiply-adds per output channel, not an einsum: a matrix product would run in TF32
+    # on GPUs where the run enables it (0.1 of a grey level off).
+    m = matrix.float()[:, :, :, None, None]  # (n,3,3,1,1)
+    out = m[:, :, 0] * image[:, None, 0] + m[:, :, 1] * image[:, None, 1] + m[:, :, 2] * image[:, None, 2]
+    return (out + bias.float()[:, :, None, None]).clamp(0.0, 255.0)
 
 
 class BatchColor(BatchAugmenter):

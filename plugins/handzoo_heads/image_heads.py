@@ -249,6 +249,8 @@ class Direct25DHead(ImageSpaceHead):
 
     def predict_25d(self, features, image_hw):
         out = self.fc(self.dropout(features.mean(dim=(2, 3)))).view(-1, NUM_JOINTS, 3)
-        size = torch.tensor([image_hw[1], image_hw[0]], dtype=out.dtype, device=out.device)
-        uv = (0.5 + 0.25 * out[..., :2]) * size  # zero output: every joint at the image centre
+        # zero output: every joint at the image centre (scaled by Python numbers: a tensor of the
+        # size made each forward would be a host-to-device copy waiting for the GPU)
+        unit = 0.5 + 0.25 * out[..., :2]
+        uv = torch.stack([unit[..., 0] * image_hw[1], unit[..., 1] * image_hw[0]], dim=-1)
         return uv, out[..., 2], {}

@@ -69,10 +69,15 @@ def mano_terms(
         flags = batch.get("mano_valid")
         if flags is not None:
             valid = valid & torch.as_tensor(flags, device=valid.device).reshape(-1).bool()
-        if valid.any():
-            pred_r = axis_angle_to_matrix(output.mano_pose[valid].view(-1, 16, 3))
-            gt_r = axis_angle_to_matrix(mano[valid, :48].view(-1, 16, 3))
-            terms["mano_pose"] = (pred_r - gt_r).abs().mean()
-            if output.mano_shape is not None:
-                terms["mano_shape"] = (output.mano_shape[valid] - mano[valid, 48:58]).abs().mean()
+        # Masked means, not `if valid.any()` and boolean indexing: both wait for the GPU.
+        weight = valid.to(output.mano_pose.dtype)
+        count = weight.sum().clamp(min=1.0)
+        target = torch.where(valid[:, None], mano, torch.zeros_like(mano))  # NaN rows out of the graph
+        n = mano.shape[0]
+        pred_r = axis_angle_to_matrix(output.mano_pose.reshape(n, 16, 3))
+        gt_r = axis_angle_to_matrix(target[:, :48].reshape(n, 16, 3))
+        terms["mano_pose"] = ((pred_r - gt_r).abs().mean(dim=(1, 2, 3)) * weight).sum() / count
+        if output.mano_shape is not None:
+            shape_error = (output.mano_shape - target[:, 48:58]).abs().mean(dim=1)
+            terms["mano_shape"] = (shape_error * weight).sum() / count
     return terms
