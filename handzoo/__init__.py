@@ -55,6 +55,7 @@ __all__ = [
     "list_augmenters",
     "list_backbones",
     "list_datasets",
+    "list_detectors",
     "list_heads",
     "list_losses",
     "list_metrics",
@@ -95,6 +96,11 @@ def list_datasets(pattern: str | list[str] = "*") -> list[str]:
 def list_losses(pattern: str | list[str] = "*") -> list[str]:
     """Registered joint-loss names matching the fnmatch pattern(s), in natural order."""
     return get_registry().names("loss", pattern)
+
+
+def list_detectors(pattern: str | list[str] = "*") -> list[str]:
+    """Registered hand-detector names matching the fnmatch pattern(s), in natural order."""
+    return get_registry().names("detector", pattern)
 
 
 def create_model(

@@ -131,6 +131,33 @@ def build_command():
     return command
 
 
+def _default_detector(args: list[str]) -> list[str]:
+    """``--detect`` given alone (last, or before another option or a path) means the default detector.
+
+    Typer options cannot take an optional value, so ``predict --detect photos/``
+    is rewritten to ``--detect mediapipe photos/`` unless the word after
+    ``--detect`` is a registered detector.
+    """
+    if "--detect" not in args:
+        return args
+    from handzoo.inference.defaults import DEFAULT_DETECTOR
+    from handzoo.plugins import get_registry
+
+    at = args.index("--detect")
+    following = args[at + 1] if at + 1 < len(args) else None
+    if following is not None and following in get_registry().names("detector"):
+        return args
+    if following is not None and not following.startswith("-") and not _looks_like_a_path(following):
+        return args  # an unknown name: the detector lookup names it, with suggestions
+    return [*args[: at + 1], DEFAULT_DETECTOR, *args[at + 1 :]]
+
+
+def _looks_like_a_path(word: str) -> bool:
+    from pathlib import Path
+
+    return Path(word).exists() or "/" in word or "." in word
+
+
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
     print(f"handzoo: warning: {message}", file=sys.stderr)
 
@@ -147,6 +174,7 @@ def main(argv: list[str] | None = None) -> None:
             from handzoo.plugins import get_host
 
             get_host().add_commands(app)  # plugins' own subcommands (register_commands)
+            args = _default_detector(args)
         code = build_command().main(args=args, prog_name="handzoo", standalone_mode=False)
     except KeyboardInterrupt:
         print("handzoo: interrupted", file=sys.stderr)

@@ -49,8 +49,10 @@ def predict(
 
     Returns:
         ``index`` (N,), ``pred`` (N,21,3) metres root-relative, ``gt`` (N,21,3)
-        metres root-relative (when the split has labels), and ``pred_verts`` /
-        ``gt_verts`` (N,778,3) when both exist. Other ranks get None.
+        metres root-relative (when the split has labels), ``pred_verts`` /
+        ``gt_verts`` (N,778,3) when both exist, and ``detected`` (N,) bool when
+        the model reports where it found no hand (``extras["detected"]``; those
+        samples keep the model's prediction and are scored). Other ranks get None.
     """
     dist = dist or DistInfo()
     loader = DataLoader(
@@ -77,6 +79,8 @@ def predict(
         if "joints3d" in batch:
             gt = batch["joints3d"].to(device).float()
             found["gt"] = gt - gt[:, :1]
+        if (out.extras or {}).get("detected") is not None:  # a detector-based model says where it found none
+            found["detected"] = out.extras["detected"].bool()
         if out.vertices is not None and "verts" in batch:
             gt_joints = batch["joints3d"].to(device).float()
             found["pred_verts"] = out.vertices.float()
@@ -92,6 +96,13 @@ def predict(
         return None
     order = torch.argsort(gathered["index"])
     return {k: v[order] for k, v in gathered.items()}
+
+
+def detection_report(rows: dict[str, torch.Tensor]) -> dict[str, float]:
+    """``{"detected_fraction": share of samples where the model found a hand}``, or {} if it does not say."""
+    if "detected" not in rows:
+        return {}
+    return {"detected_fraction": float(rows["detected"].float().mean())}
 
 
 def score(rows: dict[str, torch.Tensor], device: torch.device | None = None) -> dict[str, torch.Tensor]:

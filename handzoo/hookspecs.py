@@ -68,5 +68,10 @@ def register_commands(app):
 
 
 @hookspec
+def register_detectors(register):
+    """Register hand detectors: ``factory(**cfg)`` with ``detect(image) -> list[Detection]``."""
+
+
+@hookspec
 def register_losses(register):
     """Register joint losses: ``factory(**cfg)`` returning ``fn(output, batch) -> {"loss": total, ...}``."""

@@ -15,6 +15,7 @@ augmenter      ``factory(**cfg)``                          :class:`Augmenter` (o
 dataset        ``factory(split, image_size, ...)``         :class:`HandDataset`
 metric         ``factory(**cfg)``                          :class:`Metric`
 loss           ``factory(**cfg)``                          :class:`Loss`
+detector       ``factory(**cfg)``                          :class:`Detector`
 command        ``register_commands(app)``                  typer commands on ``handzoo``
 catalogue      ``register_catalogues(register)``           zoo.yaml entries of the plugin
 =============  ==========================================  ====================================
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Augmenter",
     "Backbone",
+    "Detector",
     "ExtraLosses",
     "GeometricAugmenter",
     "HandDataset",
@@ -204,3 +206,16 @@ class Loss(Protocol):
     """``loss(output, batch) -> {"loss": total, <part>: value, ...}``, scalars; the run's joint loss."""
 
     def __call__(self, output: HandOutput, batch: Mapping[str, Any]) -> dict[str, torch.Tensor]: ...
+
+
+@runtime_checkable
+class Detector(Protocol):
+    """Hands in a whole image: ``detect(image) -> list[handzoo.inference.detection.Detection]``.
+
+    ``image`` is an (H,W,3) uint8 RGB array of the upright image; each detection
+    has a ``box`` (x0, y0, x1, y1) in its pixels (pixel (0,0) covers
+    [0,1)×[0,1)), a ``score`` in [0,1] and a ``handedness`` ("left", "right"
+    or None when the detector does not say), best first.
+    """
+
+    def detect(self, image: np.ndarray) -> list[Any]: ...

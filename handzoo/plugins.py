@@ -41,6 +41,7 @@ HOOK_KINDS = {
     "register_metrics": "metric",
     "register_datasets": "dataset",
     "register_losses": "loss",
+    "register_detectors": "detector",
 }
 
 

@@ -21,7 +21,7 @@ from typing import Any
 
 from handzoo.errors import DuplicateNameError, UnknownNameError
 
-KINDS = ("backbone", "head", "model", "augmenter", "metric", "dataset", "loss")
+KINDS = ("backbone", "head", "model", "augmenter", "metric", "dataset", "loss", "detector")
 
 _TEMPLATE_FIELD = re.compile(r"\{(\w+)\}")
 

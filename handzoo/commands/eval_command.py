@@ -60,7 +60,7 @@ def eval_command(
 
     import handzoo
     from handzoo.device import amp_dtype_for, resolve_device
-    from handzoo.evaluation import per_joint_table, predict, report, score
+    from handzoo.evaluation import detection_report, per_joint_table, predict, report, score
 
     dev = resolve_device(device)
     net = handzoo.create_model(model, weights=weights)
@@ -111,7 +111,7 @@ def eval_command(
                 "predictions for the official server"
             )
         return
-    metrics = report(score(rows, dev))
+    metrics = {**report(score(rows, dev)), **detection_report(rows)}
     metrics["num_samples"] = int(rows["gt"].shape[0])
     _print_metrics(console, f"{getattr(net, 'handzoo_name', model)} on {data}/{split}", metrics)
     if per_joint:

@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from handzoo.errors import DataError, UsageError
-from handzoo.inference.defaults import DEFAULT_FOV_DEG, DEFAULT_ROOT_DEPTH
+from handzoo.inference.defaults import DEFAULT_DETECTOR, DEFAULT_FOV_DEG, DEFAULT_ROOT_DEPTH, HAND_CHOICES
 
 PREDICT_HELP = """Predict 3D and 2D hand joints for images and folders of images (.jpg, .png).
 
@@ -19,6 +19,12 @@ joints2d pixels of the original image; the K, box, model and weights used) and N
 2D joints are an approximation: the model predicts joints relative to the wrist and no translation,
 so the wrist is placed at --root-depth metres with the hand centred on the crop, and projected with
 --K, or by default with a camera of --fov degrees horizontal field of view across the crop.
+
+--detect [DETECTOR] finds every hand of each image instead (a registered detector; alone, mediapipe,
+from `pip install 'handzoo[mediapipe]'`): each hand is cropped (its box made square, with a margin),
+predicted and drawn, and NAME.json lists the hands with their boxes, scores and handedness.
+--hand left mirrors each crop for the model (trained on right hands) and mirrors the prediction back;
+auto (the default) takes the detector's handedness, right without a detector.
 
 Exit code: 0 when every image was predicted; 1 when an image could not be read (it is skipped and
 named, the others are still written) or on another failure; 2 on a usage error (bad --K or --box,
@@ -75,6 +81,17 @@ def predict_command(
     batch_size: int = typer.Option(32, "--batch-size", min=1, help="Images per forward pass."),
     device: str = typer.Option("auto", "--device", help="auto (CUDA when available), cpu, cuda or cuda:N."),
     pictures: bool = typer.Option(True, "--pictures/--no-pictures", help="Also draw NAME_skeleton.png."),
+    detect: str | None = typer.Option(
+        None,
+        "--detect",
+        help=f"Find every hand with this detector (`handzoo list detectors`; alone: {DEFAULT_DETECTOR}).",
+    ),
+    max_hands: int | None = typer.Option(
+        None, "--max-hands", min=1, help="With --detect: at most N per image."
+    ),
+    hand: str = typer.Option(
+        "auto", "--hand", help="left, right or auto (the detector's handedness; right without one)."
+    ),
 ) -> None:
     from handzoo.inference.camera import default_K, parse_K
     from handzoo.inference.images import crop_box, find_images, parse_box
@@ -82,6 +99,8 @@ def predict_command(
     # Every usage error is found before the model is built.
     if box is not None and crop is not None:
         raise UsageError("pass either --crop or --box, not both")
+    if detect is not None and (box is not None or crop is not None):
+        raise UsageError("--detect finds the boxes itself; pass it without --box or --crop")
     crop = crop or "center"
     crop_box((1, 1), crop)  # validates the mode
     the_box = parse_box(box) if box is not None else None
@@ -90,6 +109,10 @@ def predict_command(
         default_K((0.0, 0.0, 1.0, 1.0), fov)  # validates --fov
     if not root_depth > 0:
         raise UsageError(f"--root-depth {root_depth:g}: expected a positive distance in metres")
+    if hand not in HAND_CHOICES:
+        raise UsageError(f"--hand {hand!r}: expected one of {', '.join(HAND_CHOICES)}")
+    if max_hands is not None and detect is None:
+        raise UsageError("--max-hands applies with --detect only")
     _require_weights(weights, pretrained)
     paths = find_images(inputs)
 
@@ -106,18 +129,25 @@ def predict_command(
         batch_size=batch_size,
         fov_deg=fov,
         root_depth=root_depth,
+        detector=detect,
+        hand=hand,
+        max_hands=max_hands,
     )
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
     names = _output_names(paths, out_dir)
     console, errors = _console(stderr=True), _console(stderr=True)
     failed: list[str] = []
-    written = 0
+    written = hands_found = 0
     with Progress(console=console, transient=True) as bar:
         task = bar.add_task(f"{predictor.name} on {predictor.device}", total=len(paths))
-        for index, result in predictor.iter_predict(
-            [str(p) for p in paths], boxes=the_box, K=the_K, crop=crop, skip_errors=True
-        ):
+        files = [str(p) for p in paths]
+        results = (
+            predictor.iter_predict_hands(files, K=the_K)
+            if detect is not None
+            else predictor.iter_predict(files, boxes=the_box, K=the_K, crop=crop, skip_errors=True)
+        )
+        for index, result in results:
             if isinstance(result, Exception):
                 failed.append(str(paths[index]))
                 errors.print(
@@ -126,13 +156,18 @@ def predict_command(
                     highlight=False,
                     markup=False,
                 )
+            elif isinstance(result, list):
+                _write_hands(result, paths[index], out_dir, names[index], predictor, pictures)
+                hands_found += len(result)
+                written += 1
             else:
                 _write_outputs(result, out_dir, names[index], predictor, pictures)
                 written += 1
             bar.advance(task)
+    found = f", {hands_found} hands found by {detect}" if detect is not None else ""
     _console().print(
         f"wrote {written} prediction{'s' if written != 1 else ''} to {out_dir}/ "
-        f"({'JSON + picture' if pictures else 'JSON'} per image)",
+        f"({'JSON + picture' if pictures else 'JSON'} per image{found})",
         highlight=False,
     )
     if failed:
@@ -141,6 +176,44 @@ def predict_command(
             f"{len(failed)} of {len(paths)} images could not be read and were skipped: {shown}; "
             "check or remove those files"
         )
+
+
+def _write_json(data: dict, path: Path) -> None:
+    # One key per line, each value compact: joints stay one readable row each.
+    body = ",\n".join(f"  {json.dumps(k)}: {json.dumps(v)}" for k, v in data.items())
+    path.write_text("{\n" + body + "\n}\n")
+
+
+def _write_hands(hands, path: Path, out_dir: Path, name: str, predictor, pictures: bool) -> None:
+    """One JSON per image listing every detected hand (best first), and one picture with all of them."""
+    from handzoo.inference.images import load_upright
+
+    image = load_upright(str(path))
+    data = {
+        "image": str(path),
+        "image_size": list(image.size),
+        "model": predictor.name,
+        "weights": predictor.weights,
+        "detector": predictor.detector_name,
+        "num_hands": len(hands),
+        "hands": [h.to_json(model=predictor.name, weights=predictor.weights) for h in hands],
+    }
+    if pictures and hands:
+        from handzoo.inference.draw import draw_prediction
+
+        first, rest = hands[0], hands[1:]
+        picture = out_dir / f"{name}_skeleton.png"
+        draw_prediction(
+            image,
+            first.joints2d,
+            first.joints3d,
+            first.box,
+            picture,
+            title=path.name,
+            others=[(h.joints2d, h.box) for h in rest],
+        )
+        data["picture"] = picture.name
+    _write_json(data, out_dir / f"{name}.json")
 
 
 def _write_outputs(result, out_dir: Path, name: str, predictor, pictures: bool) -> None:
@@ -159,9 +232,7 @@ def _write_outputs(result, out_dir: Path, name: str, predictor, pictures: bool) 
             title=Path(result.source).name,
         )
         data["picture"] = picture.name
-    # One key per line, each value compact: joints stay one readable row each.
-    body = ",\n".join(f"  {json.dumps(k)}: {json.dumps(v)}" for k, v in data.items())
-    (out_dir / f"{name}.json").write_text("{\n" + body + "\n}\n")
+    _write_json(data, out_dir / f"{name}.json")
 
 
 def export_command(

@@ -17,6 +17,7 @@ PLURALS = {
     "metric": "metrics",
     "dataset": "datasets",
     "loss": "losses",
+    "detector": "detectors",
 }
 
 KIND_ALIASES = {
@@ -34,17 +35,20 @@ KIND_ALIASES = {
     "datasets": "dataset",
     "loss": "loss",
     "losses": "loss",
+    "detector": "detector",
+    "detectors": "detector",
 }
 
 
 def list_command(
     kind: str | None = typer.Argument(
-        None, help="models, backbones, heads, augmenters, metrics, datasets or losses (default: all)."
+        None,
+        help="models, backbones, heads, augmenters, metrics, datasets, losses or detectors (default: all).",
     ),
     pattern: str = typer.Argument("*", help="fnmatch pattern, e.g. 'resnet*'."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
-    """List registered models, backbones, heads, augmenters, metrics, datasets or losses."""
+    """List registered models, backbones, heads, augmenters, metrics, datasets, losses or detectors."""
     from handzoo.plugins import get_registry
     from handzoo.registry import KINDS
 
@@ -54,7 +58,7 @@ def list_command(
         else:
             raise UsageError(
                 f"unknown kind {kind!r}; expected one of models, backbones, heads, augmenters, "
-                "metrics, datasets, losses"
+                "metrics, datasets, losses, detectors"
             )
     kinds = [KIND_ALIASES[kind]] if kind else list(KINDS)
     registry = get_registry()

@@ -40,7 +40,10 @@ def _joint_colors() -> list[tuple[float, float, float]]:
     return [WRIST_COLOR if i == joints.ROOT else joints.FINGER_COLORS[joints.finger_of(i)] for i in range(21)]
 
 
-def _draw_2d(ax, image: Image.Image, joints2d: np.ndarray, box, panel_px: tuple[int, int]) -> None:
+def _draw_2d(
+    ax, image: Image.Image, hands: list[tuple[np.ndarray, tuple]], panel_px: tuple[int, int]
+) -> None:
+    """The image with every hand's crop box (dashed) and projected skeleton."""
     w, h = image.size
     shown = image
     if w > 2 * panel_px[0] or h > 2 * panel_px[1]:  # no need to hand matplotlib more pixels than it draws
@@ -48,13 +51,15 @@ def _draw_2d(ax, image: Image.Image, joints2d: np.ndarray, box, panel_px: tuple[
         shown.thumbnail((2 * panel_px[0], 2 * panel_px[1]), Image.Resampling.BILINEAR)
     # extent in the pixel-edge convention: pixel (0,0) covers [0,1) x [0,1).
     ax.imshow(np.asarray(shown), extent=(0, w, h, 0), interpolation="antialiased")
-    x0, y0, x1, y1 = box
-    ax.plot([x0, x1, x1, x0, x0], [y0, y0, y1, y1, y0], ls="--", lw=1, color="white", alpha=0.8)
-    for (p, c), color in zip(joints.BONES, _bone_colors(), strict=True):
-        ax.plot(joints2d[[p, c], 0], joints2d[[p, c], 1], color=color, lw=2.5, solid_capstyle="round")
-    ax.scatter(joints2d[:, 0], joints2d[:, 1], s=10, c=_joint_colors(), zorder=3, linewidths=0)
-    ax.set_xlim(min(0, x0), max(w, x1))
-    ax.set_ylim(max(h, y1), min(0, y0))
+    for joints2d, box in hands:
+        x0, y0, x1, y1 = box
+        ax.plot([x0, x1, x1, x0, x0], [y0, y0, y1, y1, y0], ls="--", lw=1, color="white", alpha=0.8)
+        for (p, c), color in zip(joints.BONES, _bone_colors(), strict=True):
+            ax.plot(joints2d[[p, c], 0], joints2d[[p, c], 1], color=color, lw=2.5, solid_capstyle="round")
+        ax.scatter(joints2d[:, 0], joints2d[:, 1], s=10, c=_joint_colors(), zorder=3, linewidths=0)
+    boxes = np.array([box for _, box in hands], dtype=np.float64).reshape(-1, 4)
+    ax.set_xlim(min(0, boxes[:, 0].min(initial=0)), max(w, boxes[:, 2].max(initial=w)))
+    ax.set_ylim(max(h, boxes[:, 3].max(initial=h)), min(0, boxes[:, 1].min(initial=0)))
     ax.set_aspect("equal")
     ax.set_axis_off()
 
@@ -90,7 +95,13 @@ def _draw_3d(ax, joints3d_mm: np.ndarray, title: str, elev: float, azim: float, 
 
 
 def draw_prediction(
-    image: Image.Image, joints2d: np.ndarray, joints3d: np.ndarray, box, path: str | Path, title: str = ""
+    image: Image.Image,
+    joints2d: np.ndarray,
+    joints3d: np.ndarray,
+    box,
+    path: str | Path,
+    title: str = "",
+    others: list[tuple[np.ndarray, tuple]] | None = None,
 ) -> Path:
     """Write the picture of one prediction as a PNG of :func:`picture_size` pixels.
 
@@ -101,9 +112,11 @@ def draw_prediction(
         box: (x0, y0, x1, y1) the crop the model saw, pixels of ``image``.
         path: the PNG to write.
         title: a line shown above the image panel (e.g. the file name).
+        others: more hands of the same image as (joints2d, box): drawn on the
+            image; the 3D panels show the first hand.
     """
     path = Path(path)
-    prediction_figure(image, joints2d, joints3d, box, title).savefig(path, dpi=DPI, format="png")
+    prediction_figure(image, joints2d, joints3d, box, title, others).savefig(path, dpi=DPI, format="png")
     return path
 
 
@@ -124,7 +137,9 @@ def _finger_legend(ax) -> None:
     )
 
 
-def prediction_figure(image: Image.Image, joints2d: np.ndarray, joints3d: np.ndarray, box, title: str = ""):
+def prediction_figure(
+    image: Image.Image, joints2d: np.ndarray, joints3d: np.ndarray, box, title: str = "", others=None
+):
     """The figure :func:`draw_prediction` writes (a matplotlib Figure on an Agg canvas)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -135,7 +150,9 @@ def prediction_figure(image: Image.Image, joints2d: np.ndarray, joints3d: np.nda
     FigureCanvasAgg(fig)
     margin = 30 / height  # room for the titles
     ax2d = fig.add_axes((0.0, 0.0, overlay / width, 1.0 - margin))
-    _draw_2d(ax2d, image, np.asarray(joints2d, dtype=np.float64), box, (overlay, PANEL))
+    hands = [(np.asarray(joints2d, dtype=np.float64), box)]
+    hands += [(np.asarray(uv, dtype=np.float64), b) for uv, b in (others or [])]
+    _draw_2d(ax2d, image, hands, (overlay, PANEL))
     if title:
         ax2d.set_title(title, fontsize=8)
     mm = np.asarray(joints3d, dtype=np.float64) * 1000.0

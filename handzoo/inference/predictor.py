@@ -25,6 +25,7 @@ from handzoo.inference.camera import (
     place_hand,
     project_placed,
 )
+from handzoo.inference.detection import DEFAULT_MARGIN, build_detector, resolve_hand
 from handzoo.inference.images import (
     Box,
     Crop,
@@ -59,6 +60,9 @@ class Prediction:
         source: the image's file path, or ``None``.
         vertices: optional (778,3) float32 metres, root-relative like ``joints3d``.
         K_source: ``"given"`` or ``"default"`` (field of view across the crop).
+        hand: ``"right"`` or ``"left"`` (a left hand was mirrored for the model and
+            its prediction mirrored back: all fields are in the image's own frame).
+        score: the detector's confidence (``None`` without a detector).
 
     Fields are also readable as ``prediction["joints3d"]``.
     """
@@ -72,6 +76,8 @@ class Prediction:
     source: str | None = None
     vertices: np.ndarray | None = None
     K_source: str = "default"
+    hand: str = "right"
+    score: float | None = None
 
     def __getitem__(self, key: str) -> Any:
         if key not in self.__dataclass_fields__:
@@ -110,6 +116,8 @@ class Prediction:
             "K": self.K.tolist(),
             "K_source": self.K_source,
             "box": [float(v) for v in self.box],
+            "hand": self.hand,
+            "score": self.score,
             "note": TWO_D_NOTE,
         }
         if self.vertices is not None:
@@ -172,6 +180,13 @@ class Predictor:
         root_depth: wrist depth (metres) used to place the hand for 2D.
         num_workers: threads decoding image files (default: up to 4, one per
             CPU core); 0 or 1 decodes in the calling thread.
+        detector: a registered detector name (``handzoo list detectors``) or an
+            object with ``detect(image)``; then :meth:`predict_hands` finds every
+            hand of an image and predicts each one.
+        hand: ``right``, ``left`` (mirror for the model, mirror the prediction
+            back) or ``auto`` (the detector's handedness; right without one).
+        max_hands: at most this many hands per image (the detector's best).
+        margin: a detected hand's crop is its box made square and grown by this factor.
         decode: where JPEG files are decoded and cropped: ``cpu`` (Pillow),
             ``device`` (``torchvision.io.decode_jpeg`` on the model's device,
             :mod:`handzoo.inference.device_decode`; other files still use the
@@ -193,6 +208,10 @@ class Predictor:
         root_depth: float = DEFAULT_ROOT_DEPTH,
         num_workers: int | None = None,
         decode: str = "auto",
+        detector: Any = None,
+        hand: str = "auto",
+        max_hands: int | None = None,
+        margin: float = DEFAULT_MARGIN,
     ) -> None:
         if batch_size < 1:
             raise UsageError(f"batch_size must be at least 1, got {batch_size}")
@@ -220,6 +239,13 @@ class Predictor:
         self.fov_deg = fov_deg
         self.root_depth = root_depth
         self.decode = ("device" if self.device.type == "cuda" else "cpu") if decode == "auto" else decode
+        resolve_hand(hand, None)  # validates it
+        if max_hands is not None and max_hands < 1:
+            raise UsageError(f"max_hands must be at least 1, got {max_hands}")
+        if not margin >= 1.0:
+            raise UsageError(f"margin must be at least 1 (the box itself), got {margin}")
+        self.hand, self.max_hands, self.margin = hand, max_hands, float(margin)
+        self.detector, self.detector_name = build_detector(detector) if detector is not None else (None, None)
 
     def close(self) -> None:
         """Stop the decoding threads (a later call starts them again)."""
@@ -410,32 +436,110 @@ class Predictor:
                 indices.append(i)
             if not crops:
                 continue
-            for i, pred in zip(indices, self._predict_crops(crops, [per_K[i] for i in indices]), strict=True):
+            hands = [resolve_hand(self.hand, None)] * len(crops)
+            predicted = self._predict_crops(crops, [per_K[i] for i in indices], hands)
+            for i, pred in zip(indices, predicted, strict=True):
                 yield i, pred
 
-    def _predict_crops(self, crops: list[Crop], Ks: list[np.ndarray | None]) -> list[Prediction]:
+    def predict_hands(
+        self, images: ImageInput | Sequence[ImageInput], K: Any = None
+    ) -> list[list[Prediction]]:
+        """Every hand the detector finds in each image, best first: one list per image.
+
+        Raises:
+            UsageError: the Predictor has no detector.
+            UnreadableImageError: an image cannot be read (see :meth:`iter_predict_hands`).
+        """
+        return [hands for _i, hands in self.iter_predict_hands(images, K=K, skip_errors=False)]  # type: ignore[misc]
+
+    def iter_predict_hands(
+        self, images: ImageInput | Sequence[ImageInput], K: Any = None, skip_errors: bool = True
+    ) -> Iterator[tuple[int, list[Prediction] | UnreadableImageError]]:
+        """Like :meth:`predict_hands`, image by image: ``(index, [Prediction, ...])`` (an empty list
+        when no hand is found), or ``(index, UnreadableImageError)`` when ``skip_errors``."""
+        from handzoo.inference.detection import check_detections, hand_box
+        from handzoo.inference.images import load_upright
+
+        if self.detector is None:
+            raise UsageError("this Predictor has no detector; pass detector=NAME (`handzoo list detectors`)")
+        items = as_sequence(images)
+        per_K = _per_image(_single_K(K), len(items), "K")
+        per_K = [None if k is None else intrinsics(k, f"K[{i}]") for i, k in enumerate(per_K)]
+        for i, item in enumerate(items):
+            name = str(item) if isinstance(item, (str, Path)) else None
+            try:
+                upright = load_upright(item, i)
+                pixels = np.asarray(upright)
+            except UnreadableImageError as exc:
+                if not skip_errors:
+                    raise
+                yield i, exc
+                continue
+            except (OSError, ValueError, SyntaxError) as exc:
+                error = UnreadableImageError(name or f"images[{i}]", f"cannot decode the image ({exc})")
+                if not skip_errors:
+                    raise error from None
+                yield i, error
+                continue
+            found = check_detections(self.detector.detect(pixels), self.detector_name, upright.size)
+            found = found[: self.max_hands] if self.max_hands is not None else found
+            crops = []
+            for det in found:
+                crop = load_crop(
+                    upright, self.size, box=hand_box(det.box, self.margin), fill=self.fill, index=i
+                )
+                crop.source = name
+                crops.append(crop)
+            hands = [resolve_hand(self.hand, det) for det in found]
+            predicted = self._predict_crops(crops, [per_K[i]] * len(crops), hands) if crops else []
+            for pred, det in zip(predicted, found, strict=True):
+                pred.score = det.score
+            yield i, predicted
+
+    def _predict_crops(
+        self, crops: list[Crop], Ks: list[np.ndarray | None], hands: list[str] | None = None
+    ) -> list[Prediction]:
+        """Predictions for crops of right hands, or of left ones (``hands``), in the images' frames.
+
+        A left hand is mirrored (u -> S - u) so that the model sees a right
+        hand, with the mirrored crop's camera ``F·K·diag(-1,1,1)``; its
+        joints, vertices and root come back with x negated and its 2D joints
+        with u -> S - u, exactly undoing the mirror.
+        """
+        hands = hands or ["right"] * len(crops)
+        left = np.array([h == "left" for h in hands])
         x = self.normalise([c.pixels for c in crops])
+        if left.any():
+            flip = torch.as_tensor(left, device=self.device)
+            x = torch.where(flip[:, None, None, None], x.flip(-1), x)
         boxes = np.array([c.box for c in crops], dtype=np.float64)
         K = np.stack(
             [k if k is not None else default_K(c.box, self.fov_deg) for k, c in zip(Ks, crops, strict=True)]
         )
         # The crop's own camera: image-space heads lift their 2D joints to 3D with it.
-        K_crop = torch.as_tensor(
-            np.stack([crop_resize_K(k, tuple(b), self.size) for k, b in zip(K, boxes, strict=True)]),
-            dtype=torch.float32,
-            device=self.device,
-        )
+        K_crop = np.stack([crop_resize_K(k, tuple(b), self.size) for k, b in zip(K, boxes, strict=True)])
+        mirror_px = np.array([[-1.0, 0.0, self.size], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+        K_crop[left] = mirror_px @ K_crop[left] @ np.diag([-1.0, 1.0, 1.0])
         with torch.inference_mode():
-            out = forward_with_camera(self.model, x, K_crop)
+            out = forward_with_camera(
+                self.model, x, torch.as_tensor(K_crop, dtype=torch.float32, device=self.device)
+            )
+        sign = np.where(left, -1.0, 1.0)[:, None]  # x of a left hand's prediction, mirrored back
         joints3d = out.joints3d.float().cpu().numpy()
+        joints3d[..., 0] *= sign
         vertices = out.vertices.float().cpu().numpy() if getattr(out, "vertices", None) is not None else None
+        if vertices is not None:
+            vertices[..., 0] *= sign
         root = (out.extras or {}).get("root")
         if out.joints2d is not None and root is not None:
             # The head's own 2D joints and the wrist it placed, back in the original image's pixels.
             scale = (boxes[:, 2] - boxes[:, 0]) / self.size
-            uv = out.joints2d.float().cpu().numpy().astype(np.float64) * scale[:, None, None]
+            crop_uv = out.joints2d.float().cpu().numpy().astype(np.float64)
+            crop_uv[left, :, 0] = self.size - crop_uv[left, :, 0]
+            uv = crop_uv * scale[:, None, None]
             uv += boxes[:, None, :2]
             t = root.float().cpu().numpy().astype(np.float64)
+            t[:, 0] *= sign[:, 0]
         else:
             t = place_hand(joints3d, K, boxes, self.root_depth)
             uv = project_placed(joints3d, t, K)
@@ -450,6 +554,7 @@ class Predictor:
                 source=crops[b].source,
                 vertices=None if vertices is None else vertices[b],
                 K_source="default" if Ks[b] is None else "given",
+                hand=hands[b],
             )
             for b in range(len(crops))
         ]

@@ -29,9 +29,9 @@ class Candidate:
     """One set of weights to rank: ``model`` (registered name), a label and a verified safetensors file."""
 
     model: str
-    weights: str  # the zoo tag, or the run folder
-    path: Path
-    source: str  # "zoo" or "run"
+    weights: str  # the zoo tag, the run folder, or "builtin"
+    path: Path | None  # None: the model carries its own weights (e.g. MediaPipe's)
+    source: str  # "zoo", "run" or "builtin"
 
 
 @dataclass
@@ -90,16 +90,22 @@ class Leaderboard:
 
 # ----------------------------------------------------------------------------- candidates
 def candidates_from_zoo(pattern: str, zoo=None, **download: Any) -> list[Candidate]:
-    """Every catalogue weight entry whose ``NAME`` or ``NAME:TAG`` matches ``pattern`` (fnmatch).
+    """Every catalogue weight entry whose ``NAME`` or ``NAME:TAG`` matches ``pattern`` (fnmatch),
+    and every registered model matching it that brings its own weights (``builtin_weights``).
 
     The files are pulled (downloaded or found in the cache) and verified;
     ``download`` holds keyword arguments of :func:`handzoo.zoo.hub.fetch`.
     """
+    from handzoo.plugins import get_registry
     from handzoo.zoo import load_zoo, zoo_source
     from handzoo.zoo.hub import fetch
 
     zoo = zoo or load_zoo()
     found = []
+    # Models that bring their own weights (registered with builtin_weights=True, e.g. MediaPipe Hands)
+    for entry in get_registry().entries("model", pattern):
+        if entry.metadata.get("builtin_weights"):
+            found.append(Candidate(model=entry.name, weights="builtin", path=None, source="builtin"))
     for name, arch in zoo.architectures.items():
         for entry in arch.weights:
             if fnmatch.fnmatchcase(name, pattern) or fnmatch.fnmatchcase(f"{name}:{entry.tag}", pattern):
@@ -209,7 +215,7 @@ def run_leaderboard(
     import handzoo
     from handzoo.cost import count_params, measure_gflops
     from handzoo.device import resolve_device
-    from handzoo.evaluation import predict, report, score
+    from handzoo.evaluation import detection_report, predict, report, score
     from handzoo.metrics import pa_mpjpe
 
     if not candidates:
@@ -253,7 +259,7 @@ def run_leaderboard(
                 f"{data}/{split} has no ground truth here; the leaderboard needs a labelled split"
             )
         per_sample = score(found, dev)
-        metrics = report(per_sample)
+        metrics = {**report(per_sample), **detection_report(found)}
         num_samples = int(found["gt"].shape[0])
         gt_first = found["gt"] if gt_first is None else gt_first
         speed = measure_throughput(net, size, batch_size, dev, seconds=bench_seconds, seed=seed)
