@@ -29,18 +29,8 @@ ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
 # Lines run elsewhere: installing (CI itself, test_example_plugin) and multi-process runs (test_runner).
 ELSEWHERE = ("python3 -m venv", "pip install", "torchrun ")
-TINY_RUN = [
-    "--max-steps",
-    "2",
-    "--image-size",
-    "32",
-    "--batch-size",
-    "4",
-    "--workers",
-    "0",
-    "--device",
-    "cpu",
-]
+TINY_RUN = ["--max-steps", "2", "--image-size", "32", "--batch-size", "4", "--workers", "0"]
+TINY_RUN += ["--device", "cpu"]
 
 
 def bash_commands(text: str) -> list[str]:
