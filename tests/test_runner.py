@@ -519,3 +519,59 @@ def test_baseline_labels_come_from_labels_method_without_decoding():
 
     np.testing.assert_array_equal(_labels(WithMethod()), joints)
     np.testing.assert_array_equal(_labels(WithArray()), joints)
+
+
+def _rank_pids(agent_pid: int) -> dict[int, int]:
+    """{LOCAL_RANK: pid} of the worker processes under a torchrun agent (read from /proc)."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            env = (entry / "environ").read_bytes().split(b"\0")
+        except (OSError, IndexError, ValueError):
+            continue
+        if ppid == agent_pid:
+            for item in env:
+                if item.startswith(b"LOCAL_RANK="):
+                    found[int(item.split(b"=", 1)[1])] = int(entry.name)
+    return found
+
+
+@pytest.mark.skipif(
+    shutil.which("torchrun") is None and not Path(sys.executable).with_name("torchrun").exists(),
+    reason="torchrun is not installed",
+)
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="needs /proc to find the ranks")
+def test_a_killed_rank_ends_the_run_and_resume_finishes_the_schedule(toy_env, tmp_path):
+    """SIGKILL rank 1 of two mid-run: torchrun exits non-zero within a bound, the checkpoint is
+    intact, and --resume ends at the same final step as an uninterrupted run would."""
+    torchrun = shutil.which("torchrun") or str(Path(sys.executable).with_name("torchrun"))
+    out = tmp_path / "ddp"
+    base = [torchrun, "--standalone", "--nproc-per-node", "2", "-m", "handzoo", "run", "resnet18", *COMMON]
+    args = [*base, "--max-steps", "60", "--checkpoint-every", "4", "--out", str(out)]
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    agent = subprocess.Popen(args, env=toy_env, cwd=tmp_path, **quiet)
+    deadline = time.time() + 240
+    while not (out / "checkpoint.pt").exists() and time.time() < deadline and agent.poll() is None:
+        time.sleep(0.05)
+    ranks = _rank_pids(agent.pid)
+    assert agent.poll() is None and 1 in ranks, "the run ended before a rank could be killed"
+    os.kill(ranks[1], signal.SIGKILL)
+    killed = time.time()
+    try:
+        agent.wait(timeout=120)
+    except subprocess.TimeoutExpired:
+        agent.kill()
+        pytest.fail("the run hung after a rank was killed")
+    took = time.time() - killed
+    assert agent.returncode != 0 and took < 60, (agent.returncode, took)
+    state = torch.load(out / "checkpoint.pt", map_location="cpu", weights_only=True)  # intact
+    assert 4 <= state["step"] < 60 and state["step"] % 4 == 0
+    assert not (out / "model.safetensors").exists()
+    res = subprocess.run([*args, "--resume"], env=toy_env, cwd=tmp_path, capture_output=True, text=True,
+                         timeout=300)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert max(r["step"] for r in _history(out)) == 60 and (out / "model.safetensors").exists()
+    print(f"a killed rank ended the torchrun run {took:.1f} s later (exit {agent.returncode})")

@@ -155,6 +155,7 @@ def predict_command(
                     f"image {index + 1} of {len(paths)}): {result.reason}",
                     highlight=False,
                     markup=False,
+                    soft_wrap=True,  # one line per skipped image, however long its path
                 )
             elif isinstance(result, list):
                 _write_hands(result, paths[index], out_dir, names[index], predictor, pictures)
