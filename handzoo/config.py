@@ -227,7 +227,9 @@ def parse_override(item: str) -> tuple[list[str], Any]:
     try:
         value = yaml.safe_load(text) if text.strip() else None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"--set {item!r}: cannot parse value ({exc.problem})") from None
+        # ReaderError (a control character, say) has no ``problem``; every YAML error has a first line
+        reason = getattr(exc, "problem", None) or str(exc).strip().splitlines()[0]
+        raise ConfigError(f"--set {item!r}: cannot parse value ({reason})") from None
     if isinstance(value, str) and any(c in value for c in "eE."):
         # YAML 1.1 reads '1e-4' as a string; a number is what the user meant.
         with contextlib.suppress(ValueError):

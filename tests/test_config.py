@@ -84,3 +84,11 @@ def test_bad_yaml_file_names_the_file(tmp_path):
     extra.write_text("optim:\n  momentum: 0.9\n")
     with pytest.raises(ConfigError, match="extra.yaml: unknown key 'optim.momentum'"):
         RunConfig.from_yaml(extra)
+
+
+def test_a_control_character_in_a_set_value_is_a_config_error():
+    """Found by tests/test_fuzz.py: yaml's ReaderError has no ``problem`` (it raised AttributeError)."""
+    from handzoo.config import parse_override
+
+    with pytest.raises(ConfigError, match=r"cannot parse value \(unacceptable character"):
+        parse_override("optim.lr=\x1b")
