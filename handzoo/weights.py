@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from handzoo import joints
 from handzoo._version import __version__
 from handzoo.errors import DataError, UsageError
-from handzoo.files import replace_atomic
+from handzoo.files import write_atomic
 
 if TYPE_CHECKING:
     import torch
@@ -110,10 +110,7 @@ def export_weights(model: torch.nn.Module, path: str | Path, metadata: dict[str,
     """Save ``model``'s state dict as safetensors (shared tensors de-duplicated), atomically."""
     from safetensors.torch import save_model
 
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    save_model(model, str(tmp), metadata=metadata)
-    return replace_atomic(tmp, path)
+    return write_atomic(path, lambda tmp: save_model(model, str(tmp), metadata=metadata), "weights file")
 
 
 def read_tensors(path: str | Path) -> dict[str, torch.Tensor]:

@@ -575,3 +575,45 @@ def test_a_killed_rank_ends_the_run_and_resume_finishes_the_schedule(toy_env, tm
     assert res.returncode == 0, res.stderr[-3000:]
     assert max(r["step"] for r in _history(out)) == 60 and (out / "model.safetensors").exists()
     print(f"a killed rank ended the torchrun run {took:.1f} s later (exit {agent.returncode})")
+
+
+LIMITED_RUN = """
+import resource, signal, sys
+from pathlib import Path
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # an over-size write fails with EFBIG, as on a full disk
+from handzoo.runner import trainer
+stage = sys.argv[1]
+saved_checkpoint, saved_export = trainer.Trainer._checkpoint, trainer.Trainer._export
+calls = []
+def checkpoint(self, *args):
+    saved_checkpoint(self, *args)
+    calls.append(args[4])
+    if stage == "checkpoint" and len(calls) == 1:  # after the first checkpoint, room for half of one
+        size = (self.out / "checkpoint.pt").stat().st_size
+        resource.setrlimit(resource.RLIMIT_FSIZE, (size // 2, resource.RLIM_INFINITY))
+def export(self, *args):
+    if stage == "export":
+        resource.setrlimit(resource.RLIMIT_FSIZE, (200_000, resource.RLIM_INFINITY))
+    saved_export(self, *args)
+trainer.Trainer._checkpoint, trainer.Trainer._export = checkpoint, export
+from handzoo.cli import main
+main(sys.argv[2:])
+"""
+
+
+@pytest.mark.parametrize("stage", ["checkpoint", "export"])
+def test_a_full_disk_keeps_the_previous_checkpoint_and_names_the_file(stage, toy_env, tmp_path):
+    """A real file-size limit (RLIMIT_FSIZE) makes a checkpoint or the export fail mid-write."""
+    out = tmp_path / "run"
+    args = ["run", "resnet18", *COMMON, "--max-steps", "6", "--checkpoint-every", "2", "--out", str(out)]
+    res = subprocess.run([sys.executable, "-c", LIMITED_RUN, stage, *args], env=toy_env, cwd=tmp_path,
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 1, res.stderr[-2000:]
+    error = res.stderr.strip().splitlines()[-1]
+    name = "checkpoint.pt" if stage == "checkpoint" else "model.safetensors"
+    assert error.startswith("handzoo: error:") and str(out / name) in error and "Free disk space" in error
+    assert not [p.name for p in out.iterdir() if ".tmp" in p.name]  # nothing half-written left
+    assert not (out / "model.safetensors").exists()
+    state = torch.load(out / "checkpoint.pt", map_location="cpu", weights_only=True)  # intact
+    assert state["step"] == (2 if stage == "checkpoint" else 6)
+    assert ("the previous one is kept" in error) == (stage == "checkpoint")

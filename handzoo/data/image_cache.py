@@ -140,6 +140,7 @@ def _build(
     on_bad_image: str,
     workers: int | None,
 ) -> dict:
+    from rich.console import Console
     from rich.progress import track
 
     folder.parent.mkdir(parents=True, exist_ok=True)
@@ -176,7 +177,9 @@ def _build(
     try:
         with ThreadPoolExecutor(workers or os.cpu_count() or 1) as pool:  # OpenCV releases the GIL
             jobs = pool.map(decode, range(num_images), chunksize=64)
-            for _ in track(jobs, total=num_images, description=f"caching {split_dir} images at {size}px"):
+            # the bar goes to stderr: stdout belongs to the command's own output
+            label = f"caching {split_dir} images at {size}px"
+            for _ in track(jobs, total=num_images, description=label, console=Console(stderr=True)):
                 pass
         images.flush()
         if masks is not None:

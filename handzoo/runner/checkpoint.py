@@ -8,7 +8,6 @@ the same schedule to the same final step.
 
 from __future__ import annotations
 
-import os
 import random
 from pathlib import Path
 from typing import Any
@@ -52,15 +51,12 @@ def save_atomic(obj: Any, path: str | Path) -> None:
     """``torch.save`` to a temporary file in the same folder, fsync, then rename over ``path``.
 
     A reader (or a run killed mid-write) therefore sees either the old
-    checkpoint or the new one, never a truncated file.
+    checkpoint or the new one, never a truncated file; a failed write (disk
+    full) keeps the old one and raises :class:`handzoo.files.OutputError`.
     """
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as f:
-        torch.save(obj, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    from handzoo.files import write_atomic
+
+    write_atomic(path, lambda tmp: torch.save(obj, tmp), "checkpoint", sync=True)
 
 
 def load(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
