@@ -9,7 +9,13 @@ import handzoo
 from handzoo.errors import ConfigError, UnknownNameError, UsageError
 
 # Concrete models, plus one instance of every template.
-MODELS = [n for n in handzoo.list_models() if "{" not in n] + ["timm/resnet10t"]
+# Trainable models of the base install; models behind an optional extra (MediaPipe Hands: no
+# torch weights, its own tests) are left out.
+MODELS = [
+    n
+    for n in handzoo.list_models()
+    if "{" not in n and not handzoo.get_registry().get("model", n).metadata.get("extra")
+] + ["timm/resnet10t"]
 
 
 def _first_parameter(model: torch.nn.Module) -> torch.nn.Parameter:
