@@ -144,7 +144,7 @@ class RunConfig(_Section):
         try:
             raw = yaml.safe_load(path.read_text()) or {}
         except (OSError, yaml.YAMLError) as exc:
-            raise ConfigError(f"{path}: cannot read config ({exc})") from exc
+            raise ConfigError(f"{path}: cannot read config ({' '.join(str(exc).split())})") from exc
         return validate_config(raw, source=str(path))
 
     def to_yaml(self, path: str | Path | None = None) -> str:

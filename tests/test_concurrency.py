@@ -79,7 +79,7 @@ def test_two_processes_generating_the_synthetic_set_see_the_same_complete_set(tm
     assert not leftovers, leftovers  # the loser's temporary folder is gone
 
 
-def test_two_runs_building_the_same_image_cache_share_one_correct_copy(tmp_path):
+def test_two_runs_building_the_same_image_cache_share_one_correct_copy(tmp_path, monkeypatch):
     root = tmp_path / "freihand"
     write_freihand_fixture(root, num_unique=40, num_versions=2, size=64, num_eval=2, seed=2)
     env = {**os.environ, "HANDZOO_HOME": str(tmp_path / "home")}
@@ -96,7 +96,7 @@ def test_two_runs_building_the_same_image_cache_share_one_correct_copy(tmp_path)
     # The shared cache holds what a fresh decode gives (no torn or partial rows).
     import handzoo
 
-    os.environ["HANDZOO_HOME"] = str(tmp_path / "home")
+    monkeypatch.setenv("HANDZOO_HOME", str(tmp_path / "home"))
     cached = handzoo.create_dataset("freihand", root=str(root), image_size=32, image_cache=True)
     plain = handzoo.create_dataset("freihand", root=str(root), image_size=32)
     for i in (0, len(plain) // 2, len(plain) - 1):

@@ -231,6 +231,23 @@ def test_fuzzed_set_overrides_apply_or_fail_cleanly():
     check()
 
 
+def test_yaml_errors_of_catalogues_and_configs_are_one_line(tmp_path):
+    """Found by the catalogue fuzzer in CI: yaml's messages span lines, and so did ours."""
+    from handzoo.config import RunConfig
+    from handzoo.zoo.catalogue import load_zoo
+
+    for text in ("\x1f", "a: [1, 2", "key: {unclosed"):
+        for path, load in (
+            (tmp_path / "zoo.yaml", lambda p: load_zoo(str(p), plugins=False)),
+            (tmp_path / "config.yaml", RunConfig.from_yaml),
+        ):
+            path.write_text(text)
+            with pytest.raises(HandzooError) as info:
+                load(path)
+            _one_line(info.value)
+            assert str(path) in str(info.value)
+
+
 def test_the_fuzz_budget_is_recorded():
     readme = (Path(__file__).resolve().parents[1] / "benchmarks" / "README.md").read_text()
     assert f"{EXAMPLES} examples" in readme and "test_fuzz.py" in readme

@@ -99,7 +99,8 @@ def test_hostile_images_are_refused_one_line_each_and_the_rest_is_predicted(weig
         assert len(data["joints3d_mm"]) == 21 and (out / f"{name}_skeleton.png").is_file()
     assert "3 of 6 images could not be read" in done.stderr
     peak_mb = int(done.stderr.split("PEAK_MB=")[1].split()[0])
-    assert peak_mb < 1500, f"peak memory {peak_mb} MB: the bomb must be refused before decoding"
+    # The decoded bomb alone would be 2,700 MB; torch and the model take 0.8-1.8 GB depending on the build.
+    assert peak_mb < 2500, f"peak memory {peak_mb} MB: the bomb must be refused before decoding"
     print(f"predict over the hostile folder: peak memory {peak_mb} MB")
 
 

@@ -48,7 +48,8 @@ def parse_zoo(text: str, source: str = "zoo.yaml") -> Zoo:
     try:
         raw = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{source}: not valid YAML ({exc})") from exc
+        # yaml's messages span lines (the problem, then where); the error is one line
+        raise ConfigError(f"{source}: not valid YAML ({' '.join(str(exc).split())})") from exc
     try:
         return Zoo.model_validate(raw)
     except ValidationError as exc:
