@@ -29,16 +29,13 @@ from PIL import Image
 
 
 def judge(root: Path, split: str, limit: int | None, pad: int, min_confidence: float) -> dict:
-    from handzoo_mediapipe.hands import import_mediapipe
+    from handzoo_mediapipe.hands import new_hands, world_joints
 
     import handzoo
     from handzoo.metrics import pa_mpjpe
     from handzoo.runner.baseline import constant_pose_errors, procrustes_mean, training_labels
 
-    mp = import_mediapipe()
-    hands = mp.solutions.hands.Hands(
-        static_image_mode=True, max_num_hands=1, model_complexity=1, min_detection_confidence=min_confidence
-    )
+    hands = new_hands(1, 1, min_confidence)
     ds = handzoo.create_dataset("freihand", root=str(root), split=split, image_size=224)
     train = handzoo.create_dataset("freihand", root=str(root), split="train", image_size=224)
     shape = procrustes_mean(torch.as_tensor(training_labels(train), dtype=torch.float64))
@@ -51,11 +48,10 @@ def judge(root: Path, split: str, limit: int | None, pad: int, min_confidence: f
             canvas = Image.new("RGB", (pad, pad), tuple(int(v) for v in np.asarray(image)[0, 0]))
             canvas.paste(image, ((pad - image.width) // 2, (pad - image.height) // 2))
             image = canvas
-        result = hands.process(np.asarray(image))
+        joints = world_joints(hands.process(np.asarray(image)))
         gt = np.asarray(ds.xyz[ds.annotation_index(i)], dtype=np.float64)
-        if result.multi_hand_world_landmarks:
-            world = np.array([(p.x, p.y, p.z) for p in result.multi_hand_world_landmarks[0].landmark])
-            preds.append(world - world[0])
+        if joints is not None:
+            preds.append(joints)
             gts.append(gt - gt[:1])
             found.append(i)
         elif len(misses) < 36:

@@ -80,3 +80,19 @@ def export_random_weights(folder: Path, name: str = "resnet18", image_size: int 
     cfg = {"model": {"name": name, "options": {}}, "data": {"image_size": image_size}}
     meta = weights_metadata(name, cfg, model.preprocessing, {}, part_metadata(model))
     return export_weights(model, Path(folder) / "model.safetensors", meta)
+
+
+def predict_args(inputs: Path, weights: Path, out: Path, *extra: str) -> list[str]:
+    """``handzoo predict resnet18 INPUTS --weights W --out OUT --device cpu`` plus ``extra``, as CLI args."""
+    return [
+        "predict",
+        "resnet18",
+        str(inputs),
+        "--weights",
+        str(weights),
+        "--out",
+        str(out),
+        "--device",
+        "cpu",
+        *extra,
+    ]

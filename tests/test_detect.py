@@ -21,7 +21,7 @@ from handzoo.cli import main
 from handzoo.errors import UsageError
 from handzoo.inference.detection import Detection, check_detections, hand_box
 from handzoo.inference.predictor import Predictor
-from tests.conftest import write_distribution
+from tests.conftest import predict_args, write_distribution
 
 HALVES_DETECTOR = '''
 import handzoo
@@ -69,12 +69,12 @@ def _photo(path, w=96, h=64, seed=0):
 def test_the_detector_kind_is_listed_and_its_output_checked(detector_plugin, capsys):
     assert "halves" in handzoo.list_detectors()
     assert main_code(["list", "detectors"]) == 0 and "halves" in capsys.readouterr().out
-    found = check_detections([Detection((0, 0, 1, 1), 0.2), {"box": (1, 1, 3, 2), "score": 0.7}], "x", (4, 4))
+    found = check_detections([Detection((0, 0, 1, 1), 0.2), {"box": (1, 1, 3, 2), "score": 0.7}], "x")
     assert [d.score for d in found] == [0.7, 0.2]  # best first
     with pytest.raises(UsageError, match="detector 'x': detection 0 has box"):
-        check_detections([Detection((3, 0, 1, 1))], "x", (4, 4))
+        check_detections([Detection((3, 0, 1, 1))], "x")
     with pytest.raises(UsageError, match="handedness 'up'"):
-        check_detections([Detection((0, 0, 1, 1), 1.0, "up")], "x", (4, 4))
+        check_detections([Detection((0, 0, 1, 1), 1.0, "up")], "x")
     assert hand_box((10, 20, 30, 30), margin=1.5) == (5.0, 10.0, 35.0, 40.0)  # square 20 px, grown to 30
 
 
@@ -93,19 +93,7 @@ def test_predict_detect_writes_every_hand_best_first(detector_plugin, tmp_path, 
     photos.mkdir()
     _photo(photos / "a.jpg")
     out = tmp_path / "out"
-    args = [
-        "predict",
-        "resnet18",
-        str(photos),
-        "--weights",
-        str(weights),
-        "--out",
-        str(out),
-        "--device",
-        "cpu",
-        "--detect",
-        "halves",
-    ]
+    args = predict_args(photos, weights, out, "--detect", "halves")
     assert main_code(args) == 0, capsys.readouterr().err
     data = json.loads((out / "a.json").read_text())
     assert data["detector"] == "halves" and data["num_hands"] == 2 and (out / "a_skeleton.png").is_file()

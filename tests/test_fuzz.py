@@ -49,7 +49,7 @@ def _one_line(exc: BaseException) -> None:
     assert "\n" not in str(exc).strip(), str(exc)
 
 
-def _plausible(key: str, draw_rows) -> st.SearchStrategy:
+def _plausible(key: str) -> st.SearchStrategy:
     """Lists of entries near the right shape: right, wrong sizes, wrong nesting."""
     shapes = {"xyz": (21, 3), "K": (3, 3), "scale": ()}
     shape = shapes[key]
@@ -69,7 +69,7 @@ def test_fuzzed_annotation_files_load_or_fail_cleanly(key, tmp_path_factory):
     path = folder / f"training_{key}.json"
 
     @FUZZ
-    @given(rows=st.one_of(_plausible(key, None), json_values, st.text(max_size=40)))
+    @given(rows=st.one_of(_plausible(key), json_values, st.text(max_size=40)))
     def check(rows):
         text = rows if isinstance(rows, str) else json.dumps(rows, allow_nan=True)
         path.write_text(text)

@@ -24,7 +24,7 @@ from PIL import Image
 import handzoo
 from handzoo.errors import HandzooError
 from handzoo.zoo.schema import WeightEntry
-from tests.conftest import export_random_weights
+from tests.conftest import export_random_weights, predict_args
 from tests.http_server import serve_folder
 
 BOMB_SIDE = 30_000  # declared 30,000 × 30,000 pixels: 2.7 GB as RGB, were it decoded
@@ -71,17 +71,7 @@ def test_hostile_images_are_refused_one_line_each_and_the_rest_is_predicted(weig
         "    print(f'PEAK_MB={peak}', file=sys.stderr)\n"
         "    raise\n"
     )
-    args = [
-        "predict",
-        "resnet18",
-        str(photos),
-        "--weights",
-        str(weights),
-        "--out",
-        str(out),
-        "--device",
-        "cpu",
-    ]
+    args = predict_args(photos, weights, out)
     done = subprocess.run(
         [sys.executable, "-c", code, *args],
         capture_output=True,

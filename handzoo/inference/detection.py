@@ -44,7 +44,7 @@ def hand_box(box: Sequence[float], margin: float = DEFAULT_MARGIN) -> Box:
     return (cx - half, cy - half, cx + half, cy + half)
 
 
-def check_detections(found: Any, detector: str, image_size: tuple[int, int]) -> list[Detection]:
+def check_detections(found: Any, detector: str) -> list[Detection]:
     """A detector's output as :class:`Detection`\\ s, best first, or a one-line error naming the detector.
 
     Accepts Detection objects or dicts with ``box``, ``score``, ``handedness``.

@@ -481,7 +481,7 @@ class Predictor:
                     raise error from None
                 yield i, error
                 continue
-            found = check_detections(self.detector.detect(pixels), self.detector_name, upright.size)
+            found = check_detections(self.detector.detect(pixels), self.detector_name)
             found = found[: self.max_hands] if self.max_hands is not None else found
             crops = []
             for det in found:

@@ -32,6 +32,24 @@ def import_mediapipe() -> Any:
     return mp
 
 
+def new_hands(max_hands: int, model_complexity: int, min_confidence: float) -> Any:
+    """MediaPipe's ``solutions.hands.Hands`` for single photos (``static_image_mode``)."""
+    return import_mediapipe().solutions.hands.Hands(
+        static_image_mode=True,
+        max_num_hands=max_hands,
+        model_complexity=model_complexity,
+        min_detection_confidence=min_confidence,
+    )
+
+
+def world_joints(result: Any) -> np.ndarray | None:
+    """(21,3) metres, root-relative, canonical order, of the first hand in a ``Hands.process`` result."""
+    if not result.multi_hand_world_landmarks:
+        return None
+    world = np.array([(p.x, p.y, p.z) for p in result.multi_hand_world_landmarks[0].landmark])
+    return world - world[0]
+
+
 def _hand(label: str, selfie: bool) -> str:
     side = label.strip().lower()
     if selfie:
@@ -45,14 +63,8 @@ class MediaPipeDetector:
     name = "mediapipe"
 
     def __init__(self, max_hands: int, min_confidence: float, model_complexity: int, selfie: bool) -> None:
-        mp = import_mediapipe()
         self.selfie = selfie
-        self._hands = mp.solutions.hands.Hands(
-            static_image_mode=True,
-            max_num_hands=max_hands,
-            model_complexity=model_complexity,
-            min_detection_confidence=min_confidence,
-        )
+        self._hands = new_hands(max_hands, model_complexity, min_confidence)
 
     def detect(self, image: np.ndarray) -> list[Detection]:
         h, w = image.shape[:2]
@@ -81,13 +93,7 @@ class MediaPipeHandsModel(nn.Module):
 
     def __init__(self, image_size: int, min_confidence: float, model_complexity: int) -> None:
         super().__init__()
-        mp = import_mediapipe()
-        self._hands = mp.solutions.hands.Hands(
-            static_image_mode=True,
-            max_num_hands=1,
-            model_complexity=model_complexity,
-            min_detection_confidence=min_confidence,
-        )
+        self._hands = new_hands(1, model_complexity, min_confidence)
         self.preprocessing = {
             "mean": (0.485, 0.456, 0.406),
             "std": (0.229, 0.224, 0.225),
@@ -103,11 +109,9 @@ class MediaPipeHandsModel(nn.Module):
         joints = np.zeros((len(batch), 21, 3), np.float32)
         detected = np.zeros(len(batch), bool)
         for i, image in enumerate(batch):
-            result = self._hands.process(np.ascontiguousarray(image))
-            if result.multi_hand_world_landmarks:
-                world = np.array([(p.x, p.y, p.z) for p in result.multi_hand_world_landmarks[0].landmark])
-                joints[i] = world - world[0]
-                detected[i] = True
+            found = world_joints(self._hands.process(np.ascontiguousarray(image)))
+            if found is not None:
+                joints[i], detected[i] = found, True
         device = images.device
         return HandOutput(
             joints3d=torch.from_numpy(joints).to(device),
