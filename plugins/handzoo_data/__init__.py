@@ -85,17 +85,19 @@ def synthetic(
     return_raw: bool = False,
     seed: int | None = None,
     uint8_images: bool = False,
+    generator: str | None = None,
 ):
     """Synthetic hands in FreiHAND layout, generated once into $HANDZOO_HOME (no download).
 
-    ``num``, ``num_eval`` and ``generator_seed`` choose the generated set (the
-    generator's defaults when None; ``--set data.options.generator_seed=N`` on the command
-    line); ``seed`` seeds the augmentation only, as for ``freihand``, so a
-    run's ``--seed`` never regenerates the images.
+    ``num``, ``num_eval``, ``generator_seed`` and ``generator`` (the version, e.g.
+    synth2) choose the generated set (the generator's defaults when None;
+    ``--set data.options.generator_seed=N`` or ``--set data.options.generator=synth2``
+    on the command line); ``seed`` seeds the augmentation only, as for ``freihand``,
+    so a run's ``--seed`` never regenerates the images.
     """
     from handzoo.data.synthetic import ensure_synthetic
 
-    chosen = {"num": num, "seed": generator_seed, "num_eval": num_eval}
+    chosen = {"num": num, "seed": generator_seed, "num_eval": num_eval, "version": generator}
     gen_kwargs = {k: v for k, v in chosen.items() if v is not None}
     root = ensure_synthetic(**gen_kwargs)
     return freihand(

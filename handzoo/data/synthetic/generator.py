@@ -17,20 +17,44 @@ import os
 import shutil
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
 from handzoo.data import freihand_layout as layout
-from handzoo.data.synthetic.scene import sample_hand
+from handzoo.data.synthetic import photo_scene, scene
 from handzoo.errors import UsageError
 from handzoo.paths import synthetic_home
 
-GENERATOR_VERSION = "synth2"
-"""Bump whenever the pose prior, renderer or layout changes the output: cached
-datasets live in folders named after it, so a new version regenerates."""
+GENERATORS: dict[str, Callable[..., dict[str, np.ndarray]]] = {
+    "synth2": scene.sample_hand,
+    "synth3": photo_scene.sample_hand,
+}
+"""Every generator version that can still be reproduced, by name: ``sample_hand(rng,
+image_size, **options)`` of each. A version's output never changes; a change to the
+pose prior, renderer or layout is a new version."""
+GENERATOR_VERSION = "synth3"
+"""The default version (photo-like skin, rooms, objects; see :mod:`.photo_scene`).
+Cached datasets live in folders named after their version, so a new default regenerates."""
+
+
+def sampler(version: str = GENERATOR_VERSION) -> Callable[..., dict[str, np.ndarray]]:
+    """The ``sample_hand`` function of generator ``version`` (see :data:`GENERATORS`)."""
+    try:
+        return GENERATORS[version]
+    except KeyError:
+        known = ", ".join(GENERATORS)
+        raise UsageError(f"unknown synthetic generator version {version!r}; choose one of {known}") from None
+
+
+def sample_hand(rng: np.random.Generator, image_size: int = 224, *, version: str = GENERATOR_VERSION,
+                **options) -> dict[str, np.ndarray]:
+    """One sample of generator ``version`` (default :data:`GENERATOR_VERSION`): see
+    :func:`.photo_scene.sample_hand` (synth3) and :func:`.scene.sample_hand` (synth2)
+    for ``options`` and the keys returned."""
+    return sampler(version)(rng, image_size, **options)
 
 DEFAULT_NUM = 10000
 """Training samples of the embedded default (with the evaluation samples, about 75 s to
@@ -50,13 +74,14 @@ def sample_rng(seed: int, split: str, index: int) -> np.random.Generator:
     return np.random.default_rng([int(seed), _SPLIT_CODES[split], int(index)])
 
 
-def _render_chunk(task: tuple[str, str, int, int, int, int]) -> tuple[str, int, np.ndarray, np.ndarray]:
+def _render_chunk(task: tuple[str, str, int, int, int, int, str]) -> tuple[str, int, np.ndarray, np.ndarray]:
     """Render and write samples [start, stop) of a split; returns their xyz (n,21,3) and K (n,3,3)."""
-    root, split, seed, start, stop, size = task
+    root, split, seed, start, stop, size, version = task
+    render = sampler(version)
     xyz = np.empty((stop - start, 21, 3), dtype=np.float32)
     K = np.empty((stop - start, 3, 3), dtype=np.float32)
     for n, index in enumerate(range(start, stop)):
-        sample = sample_hand(sample_rng(seed, split, index), size)
+        sample = render(sample_rng(seed, split, index), size)
         layout.write_image(layout.rgb_path(root, split, index), sample["image"])
         if split == "training":
             layout.write_image(layout.mask_path(root, split, index), sample["mask"])
@@ -64,10 +89,10 @@ def _render_chunk(task: tuple[str, str, int, int, int, int]) -> tuple[str, int, 
     return split, start, xyz, K
 
 
-def _tasks(root: Path, seed: int, counts: dict[str, int], size: int) -> Iterator[tuple]:
+def _tasks(root: Path, seed: int, counts: dict[str, int], size: int, version: str) -> Iterator[tuple]:
     for split, count in counts.items():
         for start in range(0, count, _CHUNK):
-            yield (str(root), split, seed, start, min(start + _CHUNK, count), size)
+            yield (str(root), split, seed, start, min(start + _CHUNK, count), size, version)
 
 
 def _progress_bar(enabled: bool, total: int, description: str):
@@ -106,6 +131,7 @@ def generate_freihand(
     *,
     image_size: int = IMAGE_SIZE,
     overwrite: bool = False,
+    version: str = GENERATOR_VERSION,
 ) -> Path:
     """Generate a synthetic dataset in the official FreiHAND layout.
 
@@ -127,6 +153,7 @@ def generate_freihand(
         progress: show a progress bar on stderr.
         image_size: image side in pixels (FreiHAND: 224).
         overwrite: replace an existing ``out_dir``.
+        version: the generator version (:data:`GENERATORS`; default :data:`GENERATOR_VERSION`).
 
     Returns:
         ``out_dir`` as a Path.
@@ -135,6 +162,7 @@ def generate_freihand(
         raise UsageError(f"synthetic dataset: num must be >= 1 and num_eval >= 0, got {num}, {num_eval}")
     if workers < 1:
         raise UsageError(f"synthetic dataset: workers must be >= 1, got {workers}")
+    sampler(version)  # an unknown version fails before anything is written
     out = Path(out_dir).expanduser()
     if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
         raise UsageError(f"{out} already exists and is not empty; choose another folder or overwrite it")
@@ -151,7 +179,7 @@ def generate_freihand(
         bar = _progress_bar(progress, num + num_eval, f"synthetic hands → {out.name}")
         pool = ProcessPoolExecutor(max_workers=workers) if workers > 1 else None
         try:
-            tasks = _tasks(tmp, seed, counts, image_size)
+            tasks = _tasks(tmp, seed, counts, image_size, version)
             results = pool.map(_render_chunk, tasks) if pool else map(_render_chunk, tasks)
             for split, start, chunk_xyz, chunk_K in results:
                 xyz[split][start : start + len(chunk_xyz)] = chunk_xyz
@@ -166,7 +194,7 @@ def generate_freihand(
         for split, count in counts.items():
             if count:
                 layout.write_annotations(tmp, split, xyz[split], K[split])
-        meta = {"generator": "handzoo.data.synthetic", "version": GENERATOR_VERSION, "seed": seed,
+        meta = {"generator": "handzoo.data.synthetic", "version": version, "seed": seed,
                 "num": num, "num_eval": num_eval, "image_size": image_size}
         (tmp / MARKER).write_text(json.dumps(meta, indent=1) + "\n")
         _move_into_place(tmp, out, overwrite)
@@ -187,11 +215,12 @@ def _move_into_place(tmp: Path, out: Path, overwrite: bool) -> None:
 
 
 def synthetic_root(num: int = DEFAULT_NUM, seed: int = 0, num_eval: int = DEFAULT_NUM_EVAL,
-                   home: str | Path | None = None) -> Path:
+                   home: str | Path | None = None, version: str = GENERATOR_VERSION) -> Path:
     """Where :func:`ensure_synthetic` keeps a dataset:
-    ``<home>/synthetic/<GENERATOR_VERSION>-n<num>-s<seed>`` (``-e<num_eval>`` appended when
+    ``<home>/synthetic/<version>-n<num>-s<seed>`` (``-e<num_eval>`` appended when
     ``num_eval`` is not :data:`DEFAULT_NUM_EVAL`)."""
-    name = f"{GENERATOR_VERSION}-n{num}-s{seed}"
+    sampler(version)
+    name = f"{version}-n{num}-s{seed}"
     if num_eval != DEFAULT_NUM_EVAL:
         name += f"-e{num_eval}"
     return (Path(home).expanduser() / "synthetic" if home is not None else synthetic_home()) / name
@@ -207,8 +236,10 @@ def ensure_synthetic(
     num_eval: int = DEFAULT_NUM_EVAL,
     home: str | Path | None = None,
     progress: bool = True,
+    version: str = GENERATOR_VERSION,
 ) -> Path:
-    """The root of the cached synthetic FreiHAND-layout dataset, generated on first use.
+    """The root of the cached synthetic FreiHAND-layout dataset of generator ``version``,
+    generated on first use.
 
     Generation uses one process per CPU and shows a progress bar; later calls
     return at once. Concurrent first calls are safe: each renders into its
@@ -217,7 +248,7 @@ def ensure_synthetic(
     Returns:
         ``$HANDZOO_HOME/synthetic/<version>-n<num>-s<seed>`` (see :func:`synthetic_root`).
     """
-    root = synthetic_root(num, seed, num_eval, home)
+    root = synthetic_root(num, seed, num_eval, home, version)
     if (root / MARKER).is_file():
         return root
     # A folder without the marker was not written by this function (generation is
@@ -228,13 +259,13 @@ def ensure_synthetic(
         # split still generates the whole set once (later commands reuse it).
         mb = (num + num_eval) * _MB_PER_SAMPLE
         print(
-            f"handzoo: generating the synthetic set once ({num:,} training + {num_eval:,} evaluation "
-            f"images, about {mb:,.0f} MB) into {root}; later commands reuse it",
+            f"handzoo: generating the synthetic set ({version}) once ({num:,} training + {num_eval:,} "
+            f"evaluation images, about {mb:,.0f} MB) into {root}; later commands reuse it",
             file=sys.stderr,
         )
     try:
         generate_freihand(root, num, seed=seed, num_eval=num_eval, workers=os.cpu_count() or 1,
-                          progress=progress, overwrite=stale)
+                          progress=progress, overwrite=stale, version=version)
     except OSError:
         if not (root / MARKER).is_file():  # not a lost race with another process
             raise

@@ -70,6 +70,12 @@ def sample_pose(rng: np.random.Generator, mode: str | None = None) -> np.ndarray
     elif mode not in MODES:
         raise ValueError(f"unknown pose mode {mode!r}; expected one of {', '.join(MODES)}")
     curls, grasp = _finger_curls(rng, mode)
+    return articulate(rng, curls, grasp)
+
+
+def articulate(rng: np.random.Generator, curls: np.ndarray, grasp: float) -> np.ndarray:
+    """(5,3,3) radians from the curls (4,) of index..little (0 straight .. 1 flexed) and the
+    grasp latent (0 open .. 1 fist) that drives the thumb, with per-joint noise."""
     angles = np.zeros((5, 3, 3))
     deg = np.deg2rad
 
@@ -142,3 +148,42 @@ def sample_rotation(rng: np.random.Generator, uniform_prob: float = 0.2) -> np.n
     return in_plane @ tilt @ PALM_TO_CAMERA @ roll
 
 
+
+
+def sample_view(rng: np.random.Generator, uniform_prob: float = 0.03) -> np.ndarray:
+    """The orientation prior of the photo-like generator (synth3), (3,3) hand -> camera.
+
+    Like :func:`sample_rotation`, but the roll about the hand's long axis
+    favours the palm (42 %) or the back (48 %) toward the camera over edge-on
+    views (the other 10 % uniform), the in-plane angle is N(0, 30°) and the
+    tilt N(0, 20°), as in photographs of hands held up to a camera; uniform
+    over SO(3) with probability ``uniform_prob``.
+    """
+    if rng.random() < uniform_prob:
+        return random_rotation(rng)
+    u = rng.random()
+    if u < 0.42:
+        roll = rng.normal(0.0, np.deg2rad(30.0))
+    elif u < 0.9:
+        roll = np.pi + rng.normal(0.0, np.deg2rad(30.0))
+    else:
+        roll = rng.uniform(-np.pi, np.pi)
+    tilt = rot_x(np.array(rng.normal(0.0, np.deg2rad(20.0))))
+    in_plane = rot_z(np.array(rng.normal(0.0, np.deg2rad(30.0))))
+    return in_plane @ tilt @ PALM_TO_CAMERA @ rot_y(np.array(roll))
+
+
+GRIPS = ("cylinder", "sphere")
+"""Objects a grasping hand holds in the photo-like generator (see :func:`grip_pose`)."""
+
+
+def grip_pose(rng: np.random.Generator, grip: str) -> np.ndarray:
+    """(5,3,3) radians of a hand closed around a held object: a power grip around a
+    handle or bottle ('cylinder', fingers 0.5-0.75 curled) or a ball or fruit
+    ('sphere', 0.3-0.55), the thumb opposed."""
+    if grip not in GRIPS:
+        raise ValueError(f"unknown grip {grip!r}; expected one of {', '.join(GRIPS)}")
+    lo, hi = (0.5, 0.75) if grip == "cylinder" else (0.3, 0.55)
+    curl = rng.uniform(lo, hi)
+    curls = curl + _CASCADE[1:] * 0.5 + rng.normal(0.0, 0.05, 4)
+    return articulate(rng, np.clip(curls, 0.0, 1.0), float(rng.uniform(0.6, 0.9)))

@@ -11,7 +11,7 @@ bears a nail (the distal phalanges, on the dorsal side).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 
@@ -87,20 +87,67 @@ class Primitives:
             ell_palmar=self.ell_palmar @ R.T,
         )
 
+    @classmethod
+    def capsules(cls, a: np.ndarray, b: np.ndarray, ra: np.ndarray, rb: np.ndarray,
+                 label: int = OCCLUDER) -> Primitives:
+        """Tapered capsules (N) from ``a`` to ``b`` (N,3) with radii ``ra``/``rb`` (N,), all of one
+        part ``label``, no nails or creases (objects, sleeves); no ellipsoids."""
+        a, b = np.atleast_2d(a).astype(np.float64), np.atleast_2d(b).astype(np.float64)
+        n = len(a)
+        axis = b - a
+        axis /= np.maximum(np.linalg.norm(axis, axis=1, keepdims=True), 1e-12)
+        # Any unit vector across the axis serves as the flexion axis of an object.
+        across = np.cross(axis, np.where(np.abs(axis[:, :1]) < 0.9, [[1.0, 0, 0]], [[0, 1.0, 0]]))
+        across /= np.linalg.norm(across, axis=1, keepdims=True)
+        return cls(a, b, np.broadcast_to(ra, (n,)).astype(np.float64),
+                   np.broadcast_to(rb, (n,)).astype(np.float64), np.full(n, label, np.uint8),
+                   np.cross(across, axis), across, np.zeros(n, bool), np.zeros(n, bool),
+                   *_no_ellipsoids())
+
+    @classmethod
+    def ellipsoids(cls, centre: np.ndarray, rot: np.ndarray, axes: np.ndarray,
+                   label: int = OCCLUDER) -> Primitives:
+        """Ellipsoids (M) with centres (M,3), axes as the columns of ``rot`` (M,3,3) and
+        semi-axis lengths ``axes`` (M,3), all of one part ``label``; no capsules."""
+        centre = np.atleast_2d(centre).astype(np.float64)
+        m = len(centre)
+        rot = np.asarray(rot, dtype=np.float64).reshape(m, 3, 3)
+        return cls(*_no_capsules(), centre, rot, np.asarray(axes, np.float64).reshape(m, 3),
+                   np.full(m, label, np.uint8), rot[:, :, 2].copy())
+
+    @classmethod
+    def join(cls, *parts: Primitives) -> Primitives:
+        """One set of primitives: the capsules of ``parts`` in order, then their ellipsoids
+        (so a part's primitives keep their order, offset by those before it)."""
+        return cls(*(np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(cls)))
+
     def bounds_points(self, include_forearm: bool = False) -> tuple[np.ndarray, np.ndarray]:
-        """Points and radii whose spheres bound the hand's silhouette.
+        """Points and radii whose spheres bound the hand's silhouette (never its objects).
 
         Returns (P,3) points and (P,3) per-axis half-extents (x, y, z) around
         them, in the primitives' frame; the forearm is left out unless asked.
         """
-        keep = self.cap_label != FOREARM if not include_forearm else slice(None)
+        keep = self.cap_label != OCCLUDER  # objects and sleeves are not the hand
+        if not include_forearm:
+            keep &= self.cap_label != FOREARM
         pts = [self.cap_a[keep], self.cap_b[keep]]
         ext = [np.repeat(self.cap_ra[keep, None], 3, 1), np.repeat(self.cap_rb[keep, None], 3, 1)]
         # An ellipsoid's half-extent along axis e is sqrt(e^T R diag(s^2) R^T e).
-        m = np.einsum("nij,nj,nkj->nik", self.ell_rot, self.ell_axes**2, self.ell_rot)
-        pts.append(self.ell_centre)
+        hand = self.ell_label != OCCLUDER
+        m = np.einsum("nij,nj,nkj->nik", self.ell_rot[hand], self.ell_axes[hand] ** 2, self.ell_rot[hand])
+        pts.append(self.ell_centre[hand])
         ext.append(np.sqrt(np.einsum("nii->ni", m)))
         return np.concatenate(pts), np.concatenate(ext)
+
+
+def _no_capsules() -> tuple[np.ndarray, ...]:
+    v3, v = np.zeros((0, 3)), np.zeros(0)
+    return v3, v3, v, v, np.zeros(0, np.uint8), v3, v3, np.zeros(0, bool), np.zeros(0, bool)
+
+
+def _no_ellipsoids() -> tuple[np.ndarray, ...]:
+    v3 = np.zeros((0, 3))
+    return v3, np.zeros((0, 3, 3)), v3, np.zeros(0, np.uint8), v3
 
 
 def _frame(y: np.ndarray, z_hint: np.ndarray) -> np.ndarray:

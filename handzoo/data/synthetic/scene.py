@@ -18,6 +18,7 @@ from handzoo.data.synthetic.pose_prior import sample_pose, sample_rotation
 from handzoo.data.synthetic.primitives import (
     HAND_LABELS,
     OCCLUDER,
+    Primitives,
     build_hand,
     forearm_direction,
 )
@@ -52,17 +53,38 @@ def sample_lighting(rng: np.random.Generator) -> Lighting:
     )
 
 
-def _forearm(rng: np.random.Generator, rotation: np.ndarray, prob: float):
-    """(length, wrist flexion, deviation) of a forearm, or None (also when it would face the camera)."""
+def sample_forearm(rng: np.random.Generator, rotation: np.ndarray, prob: float,
+                   lengths: tuple[float, float] = (0.06, 0.25)):
+    """(length m, wrist flexion rad, deviation rad) of a forearm leaving the wrist of a hand
+    turned by ``rotation`` (3,3), with chance ``prob``; None without one, also when it
+    would point at the camera (it would hide the hand)."""
     if rng.random() >= prob:
         return None
-    length = float(rng.uniform(0.06, 0.25))
+    length = float(rng.uniform(*lengths))
     flexion = float(rng.normal(0.0, np.deg2rad(25.0)))
     deviation = float(rng.normal(0.0, np.deg2rad(10.0)))
     direction = -rotation @ forearm_direction(flexion, deviation)[:, 1]  # camera axes
     if direction[2] < -0.4:  # an arm pointing at the lens would hide the hand
         return None
     return length, flexion, deviation
+
+
+def frame_hand(rng: np.random.Generator, hand: Primitives, rotation: np.ndarray, size: int,
+               fill: float | None) -> tuple[np.ndarray, np.ndarray]:
+    """Intrinsics K (3,3) and the translation (3,) m that frame ``hand`` (hand frame) turned by
+    ``rotation``: its box's longer side ``fill`` x ``size`` px (drawn from :data:`FILL_RANGE`
+    when None) near the centre of the picture, never closer than :data:`MIN_DISTANCE`."""
+    K = sample_intrinsics(rng, size)
+    fill = float(rng.uniform(*FILL_RANGE)) if fill is None else float(fill)
+    slack = (1.0 - fill) * size * 0.25
+    centre = np.array([size / 2.0, size / 2.0]) + rng.uniform(-slack, slack, 2)
+    rotated = hand.transformed(rotation, np.zeros(3))
+    translation = place_hand(rotated, K, size, fill, centre)
+    distance = translation[2] + rotated.ell_centre[:, 2].mean()
+    if distance < MIN_DISTANCE:  # too close for a believable perspective: zoom in instead
+        K[:2, :2] *= min(MIN_DISTANCE / distance, FOCAL_RANGE[1] * size / REFERENCE_SIZE / K[0, 0])
+        translation = place_hand(rotated, K, size, fill, centre)
+    return K, translation
 
 
 def sample_hand(
@@ -106,20 +128,11 @@ def sample_hand(
     angles = sample_pose(rng) if angles is None else np.asarray(angles, dtype=np.float64)
     rotation = sample_rotation(rng) if rotation is None else np.asarray(rotation, dtype=np.float64)
     joints, frames = forward_kinematics(angles, shape)
-    forearm = _forearm(rng, rotation, forearm_prob)
+    forearm = sample_forearm(rng, rotation, forearm_prob)
     hand = build_hand(joints, frames, shape, forearm)
 
-    K = sample_intrinsics(rng, size)
-    fill = float(rng.uniform(*FILL_RANGE)) if fill is None else float(fill)
-    slack = (1.0 - fill) * size * 0.25
-    centre = np.array([size / 2.0, size / 2.0]) + rng.uniform(-slack, slack, 2)
-    rotated = hand.transformed(rotation, np.zeros(3))
-    translation = place_hand(rotated, K, size, fill, centre)
-    distance = translation[2] + rotated.ell_centre[:, 2].mean()
-    if distance < MIN_DISTANCE:  # too close for a believable perspective: zoom in instead
-        K[:2, :2] *= min(MIN_DISTANCE / distance, FOCAL_RANGE[1] * size / REFERENCE_SIZE / K[0, 0])
-        translation = place_hand(rotated, K, size, fill, centre)
-    prims = rotated.transformed(np.eye(3), translation)
+    K, translation = frame_hand(rng, hand, rotation, size, fill)
+    prims = hand.transformed(rotation, translation)
     joints3d = joints @ rotation.T + translation
 
     vis = rasterize(prims, K, size)
