@@ -12,8 +12,13 @@ of images it missed.
 Needs the ``[mediapipe]`` extra, which pins numpy<2 and protobuf<5: run it in
 a virtual environment of its own::
 
-    python benchmarks/mediapipe_judge.py --out judge-synth2                 # the default set
-    python benchmarks/mediapipe_judge.py --root DIR --pad 448 --out judge   # any FreiHAND-layout folder
+    python benchmarks/mediapipe_judge.py --out judge-synth3                     # the default set
+    python benchmarks/mediapipe_judge.py --generator synth2 --out judge-synth2  # an earlier version
+    python benchmarks/mediapipe_judge.py --root DIR --pad 448 --out judge       # any FreiHAND-layout folder
+
+The embedded sets are generated (once, cached) by the generator of the
+virtual environment the script runs in; pass ``--root`` to judge a set
+written by another environment byte for byte.
 """
 
 from __future__ import annotations
@@ -91,6 +96,7 @@ def miss_grid(paths: list[str], path: Path, tile: int = 112) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--root", help="FreiHAND-layout folder (default: the embedded synthetic set)")
+    ap.add_argument("--generator", help="version of the embedded set, without --root (default: the current)")
     ap.add_argument("--split", default="eval", help="eval (default), val or train")
     ap.add_argument("--limit", type=int, help="only the first N images")
     ap.add_argument("--pad", type=int, default=0, help="paste each image on a PAD x PAD canvas first")
@@ -98,9 +104,9 @@ def main() -> None:
     ap.add_argument("--out", default="judge")
     args = ap.parse_args()
     if args.root is None:
-        from handzoo.data.synthetic import ensure_synthetic
+        from handzoo.data.synthetic import GENERATOR_VERSION, ensure_synthetic
 
-        args.root = str(ensure_synthetic())
+        args.root = str(ensure_synthetic(version=args.generator or GENERATOR_VERSION))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     result = judge(Path(args.root), args.split, args.limit, args.pad, args.min_confidence)

@@ -57,8 +57,8 @@ def sample_hand(rng: np.random.Generator, image_size: int = 224, *, version: str
     return sampler(version)(rng, image_size, **options)
 
 DEFAULT_NUM = 10000
-"""Training samples of the embedded default (with the evaluation samples, about 75 s to
-generate on 2 idle cores at ~150 images/s; a 10-minute CPU run sees fewer than that)."""
+"""Training samples of the embedded default (with the evaluation samples, one to two
+minutes to generate on 2 cores; a 10-minute CPU run sees fewer than that)."""
 DEFAULT_NUM_EVAL = 1000
 """Evaluation samples of the embedded default."""
 IMAGE_SIZE = 224
@@ -87,6 +87,13 @@ def _render_chunk(task: tuple[str, str, int, int, int, int, str]) -> tuple[str, 
             layout.write_image(layout.mask_path(root, split, index), sample["mask"])
         xyz[n], K[n] = sample["joints3d"], sample["K"]
     return split, start, xyz, K
+
+
+def _one_thread() -> None:
+    """In each worker process: OpenCV's blurs on one thread, as there is a process per core."""
+    import cv2
+
+    cv2.setNumThreads(1)
 
 
 def _tasks(root: Path, seed: int, counts: dict[str, int], size: int, version: str) -> Iterator[tuple]:
@@ -177,7 +184,7 @@ def generate_freihand(
         xyz = {s: np.empty((c, 21, 3), np.float32) for s, c in counts.items()}
         K = {s: np.empty((c, 3, 3), np.float32) for s, c in counts.items()}
         bar = _progress_bar(progress, num + num_eval, f"synthetic hands → {out.name}")
-        pool = ProcessPoolExecutor(max_workers=workers) if workers > 1 else None
+        pool = ProcessPoolExecutor(max_workers=workers, initializer=_one_thread) if workers > 1 else None
         try:
             tasks = _tasks(tmp, seed, counts, image_size, version)
             results = pool.map(_render_chunk, tasks) if pool else map(_render_chunk, tasks)
@@ -226,8 +233,8 @@ def synthetic_root(num: int = DEFAULT_NUM, seed: int = 0, num_eval: int = DEFAUL
     return (Path(home).expanduser() / "synthetic" if home is not None else synthetic_home()) / name
 
 
-# Disk use of one generated sample (224-px JPEG image and mask), measured on the default set.
-_MB_PER_SAMPLE = 293 / 11_000
+# Disk use of one generated sample (224-px JPEG image and mask), measured on each default set.
+_MB_PER_SAMPLE = {"synth2": 293 / 11_000, "synth3": 249 / 11_000}
 
 
 def ensure_synthetic(
@@ -257,7 +264,7 @@ def ensure_synthetic(
     if progress:
         # Said before the work starts: a command that only scores the evaluation
         # split still generates the whole set once (later commands reuse it).
-        mb = (num + num_eval) * _MB_PER_SAMPLE
+        mb = (num + num_eval) * _MB_PER_SAMPLE.get(version, 0.027)
         print(
             f"handzoo: generating the synthetic set ({version}) once ({num:,} training + {num_eval:,} "
             f"evaluation images, about {mb:,.0f} MB) into {root}; later commands reuse it",
