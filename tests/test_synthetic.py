@@ -193,18 +193,19 @@ def test_random_poses_show_most_fingertips_with_their_own_label(version):
     assert hits / total >= 0.6, f"only {hits}/{total} fingertips carry their finger's label"
 
 
-@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.parametrize(("version", "least"), [("synth2", 6.0), ("synth3", 4.0)])
 @pytest.mark.parametrize("seed", range(3))
-def test_palm_and_back_look_different(seed, version):
+def test_palm_and_back_look_different(seed, version, least):
     # Palm skin is lighter and pinker than the back of the hand (lighter still for dark
-    # skin): the two sides of one hand, lit the same way, must differ in colour.
+    # skin): the two sides of one hand, lit the same way, must differ in colour. synth3
+    # keeps light skin's palm closer to its back, as real hands are.
     means = {}
     for view, rotation in (("palm", PALM_VIEW), ("back", BACK_VIEW)):
         s = sample_hand(np.random.default_rng(seed), 96, angles=_straight_pose(), version=version,
                         rotation=rotation, occluder_prob=0.0, forearm_prob=0.0)
         palm_pixels = s["parts"] == LABEL["palm"]
         means[view] = s["image"][palm_pixels].astype(float).mean(0)
-    assert np.linalg.norm(means["palm"] - means["back"]) > 6.0, means
+    assert np.linalg.norm(means["palm"] - means["back"]) > least, means
 
 
 # --- skeleton and pose prior ---------------------------------------------------------------

@@ -13,6 +13,7 @@ complete.
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import shutil
 import sys
@@ -184,7 +185,11 @@ def generate_freihand(
         xyz = {s: np.empty((c, 21, 3), np.float32) for s, c in counts.items()}
         K = {s: np.empty((c, 3, 3), np.float32) for s, c in counts.items()}
         bar = _progress_bar(progress, num + num_eval, f"synthetic hands → {out.name}")
-        pool = ProcessPoolExecutor(max_workers=workers, initializer=_one_thread) if workers > 1 else None
+        # forkserver, not fork: a forked child inherits OpenCV's and BLAS's thread pools
+        # mid-state from a parent that already used them, and can hang on their locks.
+        pool = (ProcessPoolExecutor(max_workers=workers, initializer=_one_thread,
+                                    mp_context=multiprocessing.get_context("forkserver"))
+                if workers > 1 else None)
         try:
             tasks = _tasks(tmp, seed, counts, image_size, version)
             results = pool.map(_render_chunk, tasks) if pool else map(_render_chunk, tasks)

@@ -64,7 +64,7 @@ def sample_photo_lighting(
     ``background`` (S,S,3) uint8 above and below the hand, so the hand sits in its room."""
     dorsal = random_skin_tone(rng)
     darkness = float(np.clip(1.0 - dorsal.mean() / 0.8, 0.0, 1.0))
-    palmar = dorsal + (np.array([0.92, 0.64, 0.60]) - dorsal) * (0.45 + 0.4 * darkness)
+    palmar = dorsal + (np.array([0.92, 0.64, 0.60]) - dorsal) * (0.3 + 0.45 * darkness)
     nail = dorsal + (np.array([0.93, 0.78, 0.76]) - dorsal) * 0.4
     third = background.shape[0] // 3
     # Every 4th pixel of the top and bottom thirds: the room is smooth.
@@ -72,13 +72,13 @@ def sample_photo_lighting(
     ground = to_linear(background[-third::4, ::4].reshape(-1, 3).mean(0) / 255.0)
     # The environment is the room's colour, mixed with white light so that a green wall
     # tints the skin without dyeing it.
-    ambient = rng.uniform(0.25, 0.5)
+    ambient = rng.uniform(0.2, 0.4)
     sky = ambient * (0.6 + 0.4 * sky / max(sky.mean(), 1e-3))
     ground = ambient * 0.6 * (0.6 + 0.4 * ground / max(ground.mean(), 1e-3))
     warmth = rng.uniform(-0.3, 0.7)  # < 0 cool daylight, > 0 warm lamp
     tint = np.array([1.0, 1.0 - 0.07 * warmth, 1.0 - 0.16 * warmth])
     key = _unit(np.array([rng.normal(0.0, 0.6), rng.normal(-0.5, 0.4), -1.0]))
-    key_colour = rng.uniform(0.7, 1.15) * tint
+    key_colour = rng.uniform(0.55, 0.95) * tint
     fill = _unit(np.array([-key[0], 0.3 * key[1], -0.7]))
     return PhotoLighting(
         dorsal=dorsal,
@@ -160,7 +160,7 @@ def sample_hand(
     angles = np.asarray(angles, dtype=np.float64)
     rotation = sample_view(rng) if rotation is None else np.asarray(rotation, dtype=np.float64)
     joints, frames = forward_kinematics(angles, shape)
-    forearm = sample_forearm(rng, rotation, forearm_prob, lengths=(0.12, 0.35))
+    forearm = sample_forearm(rng, rotation, forearm_prob, lengths=(0.12, 0.35), attempts=6)
     hand = build_hand(joints, frames, shape, forearm)
     fill = float(rng.uniform(*FILL_RANGE)) if fill is None else fill
     K, translation = frame_hand(rng, hand, rotation, size, fill)

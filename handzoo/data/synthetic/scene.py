@@ -54,19 +54,20 @@ def sample_lighting(rng: np.random.Generator) -> Lighting:
 
 
 def sample_forearm(rng: np.random.Generator, rotation: np.ndarray, prob: float,
-                   lengths: tuple[float, float] = (0.06, 0.25)):
+                   lengths: tuple[float, float] = (0.06, 0.25), attempts: int = 1):
     """(length m, wrist flexion rad, deviation rad) of a forearm leaving the wrist of a hand
-    turned by ``rotation`` (3,3), with chance ``prob``; None without one, also when it
-    would point at the camera (it would hide the hand)."""
+    turned by ``rotation`` (3,3), with chance ``prob``; None without one, also when every
+    one of ``attempts`` wrist bends would point it at the camera (it would hide the hand)."""
     if rng.random() >= prob:
         return None
     length = float(rng.uniform(*lengths))
-    flexion = float(rng.normal(0.0, np.deg2rad(25.0)))
-    deviation = float(rng.normal(0.0, np.deg2rad(10.0)))
-    direction = -rotation @ forearm_direction(flexion, deviation)[:, 1]  # camera axes
-    if direction[2] < -0.4:  # an arm pointing at the lens would hide the hand
-        return None
-    return length, flexion, deviation
+    for _ in range(attempts):
+        flexion = float(rng.normal(0.0, np.deg2rad(25.0)))
+        deviation = float(rng.normal(0.0, np.deg2rad(10.0)))
+        direction = -rotation @ forearm_direction(flexion, deviation)[:, 1]  # camera axes
+        if direction[2] >= -0.4:  # an arm pointing at the lens would hide the hand
+            return length, flexion, deviation
+    return None
 
 
 def frame_hand(rng: np.random.Generator, hand: Primitives, rotation: np.ndarray, size: int,

@@ -167,7 +167,7 @@ def shade_photo(
         pattern = _field(rng, box, int(rng.integers(4, 30))).take(flat[props])
         base = to_linear(materials.albedo).astype(f32).T[:, m]
         albedo[:, props] = base * (f32(1.0) + materials.texture.astype(f32)[m] * f32(0.3) * pattern)
-    albedo *= f32(1.0) - f32(0.15) * s.crease - f32(0.5) * s.shadow
+    albedo *= f32(1.0) - f32(0.15) * s.crease
 
     # Irradiance: key (wrapped on skin), fill, sky/ground.
     nx, ny, nz = s.normal
@@ -182,6 +182,8 @@ def shade_photo(
     up = f32(0.5) - f32(0.5) * ny  # camera y points down
     irradiance += up * _column(lighting.sky - lighting.ground)
     irradiance += _column(lighting.ground)
+    # Contact shadows dim the light, not the skin: the scattering then softens them.
+    irradiance *= f32(1.0) - f32(0.35) * s.shadow
     on_skin = np.flatnonzero(skin)
     if len(on_skin) == n:
         irradiance = _scatter(irradiance, flat, box, lighting.scatter_px)
