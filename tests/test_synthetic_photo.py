@@ -221,3 +221,16 @@ def test_rooms_are_smoother_than_synth2_textures():
         )
 
     assert roughness(sample_room) < 0.6 * roughness(sample_background)
+
+
+def test_the_synthetic_dataset_takes_a_generator_version(tmp_path, monkeypatch):
+    import handzoo
+
+    monkeypatch.setenv("HANDZOO_HOME", str(tmp_path))
+    ds = handzoo.create_dataset(
+        "synthetic", generator="synth2", num=3, num_eval=1, image_size=32, val_fraction=0.34
+    )
+    assert (tmp_path / "synthetic" / "synth2-n3-s0-e1" / "synthetic.json").is_file()
+    assert len(ds) == 2
+    with pytest.raises(UsageError, match="synth9"):
+        handzoo.create_dataset("synthetic", generator="synth9", num=3, num_eval=1)

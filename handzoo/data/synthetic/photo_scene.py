@@ -97,22 +97,21 @@ def sample_photo_lighting(
 
 
 def _camera(rng: np.random.Generator, rgb: np.ndarray) -> np.ndarray:
-    """Softness (also the anti-aliasing of every edge), vignetting and sensor noise."""
+    """Softness (also the anti-aliasing of every edge), vignetting and sensor noise, on
+    (S,S,3) uint8 with OpenCV's saturating arithmetic."""
     size = rgb.shape[0]
     img = cv2.GaussianBlur(rgb, (0, 0), rng.uniform(0.6, 1.0) * size / 224)
-    vignette = rng.random() < 0.4
-    noise = rng.random() < 0.5
-    if not (vignette or noise):
-        return img
-    img = img.astype(np.float32)
-    if vignette:
+    if rng.random() < 0.4:
         axis = (np.arange(size, dtype=np.float32) + np.float32(0.5)) / np.float32(size) - np.float32(0.5)
-        r2 = axis[None, :] ** 2 + axis[:, None] ** 2
-        img *= (np.float32(1.0) - np.float32(rng.uniform(0.2, 0.6)) * r2)[..., None]
-    if noise:  # the same on all channels (luminance)
+        falloff = np.float32(1.0) - np.float32(rng.uniform(0.2, 0.6)) * (
+            axis[None, :] ** 2 + axis[:, None] ** 2
+        )
+        img = cv2.multiply(img, cv2.merge([falloff] * 3), dtype=cv2.CV_8U)
+    if rng.random() < 0.5:  # the same on all channels (luminance)
         amplitude = int(rng.integers(2, 7))
-        img += rng.integers(-amplitude, amplitude + 1, (size, size, 1), dtype=np.int16)
-    return np.clip(img + 0.5, 0, 255).astype(np.uint8)
+        noise = rng.integers(-amplitude, amplitude + 1, (size, size), dtype=np.int16)
+        img = cv2.add(img, cv2.merge([noise] * 3), dtype=cv2.CV_8U)
+    return img
 
 
 def sample_hand(
