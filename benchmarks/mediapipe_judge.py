@@ -103,6 +103,8 @@ def main() -> None:
     ap.add_argument("--min-confidence", type=float, default=0.1)
     ap.add_argument("--out", default="judge")
     args = ap.parse_args()
+    if args.root is not None and args.generator is not None:
+        ap.error("--generator chooses an embedded set; with --root the folder says what it holds")
     if args.root is None:
         from handzoo.data.synthetic import GENERATOR_VERSION, ensure_synthetic
 

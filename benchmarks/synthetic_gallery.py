@@ -26,7 +26,9 @@ def _labelled(sample: dict[str, np.ndarray]) -> Image.Image:
     """The sample's image with the mask's outline and the 2D skeleton drawn on it."""
     image = Image.fromarray(sample["image"]).convert("RGB")
     mask = sample["mask"] > 127
-    edge = mask & ~(np.roll(mask, 1, 0) & np.roll(mask, -1, 0) & np.roll(mask, 1, 1) & np.roll(mask, -1, 1))
+    padded = np.pad(mask, 1)  # outside the picture is not hand: no wrap-around
+    inner = padded[:-2, 1:-1] & padded[2:, 1:-1] & padded[1:-1, :-2] & padded[1:-1, 2:]
+    edge = mask & ~inner
     pixels = np.asarray(image).copy()
     pixels[edge] = 255
     image = Image.fromarray(pixels)

@@ -348,12 +348,13 @@ def test_generation_is_identical_whatever_the_number_of_workers(tmp_path):
 
 def test_interrupted_generation_leaves_nothing(tmp_path, monkeypatch):
     calls = []
+    original = generator_module.GENERATORS[GENERATOR_VERSION]
 
     def failing(rng, size):
         calls.append(1)
-        if len(calls) == 3:
+        if len(calls) == 3:  # after two samples were written
             raise KeyboardInterrupt
-        return sample_hand(rng, size)
+        return original(rng, size)
 
     monkeypatch.setitem(generator_module.GENERATORS, GENERATOR_VERSION, failing)
     with pytest.raises(KeyboardInterrupt):

@@ -15,12 +15,14 @@ import pytest
 
 from handzoo.data.synthetic import (
     GENERATOR_VERSION,
+    GENERATORS,
     generate_freihand,
     sample_hand,
     sampler,
     synthetic_root,
 )
 from handzoo.data.synthetic.background import sample_background
+from handzoo.data.synthetic.generator import MB_PER_SAMPLE
 from handzoo.data.synthetic.pose_prior import PALM_TO_CAMERA, grip_pose, sample_view
 from handzoo.data.synthetic.primitives import HAND_LABELS, OCCLUDER, Primitives, build_hand
 from handzoo.data.synthetic.raster import part_labels, rasterize
@@ -42,17 +44,49 @@ def _straight_pose() -> np.ndarray:
 # --- versions --------------------------------------------------------------------------------
 
 
-def test_synth3_is_the_default_and_synth2_stays_reproducible_by_name():
-    assert GENERATOR_VERSION == "synth3"
-    # Labels of three synth2 samples as synth2 drew them before synth3 was added
-    # (rounded to the micrometre; the same digest under numpy 1.26 and 2.x).
+def _label_digest(version: str) -> str:
+    """Digest of three samples' labels (rounded to the micrometre) and part maps."""
     digest = hashlib.sha256()
     for i in range(3):
-        s = sample_hand(np.random.default_rng([5, 0, i]), 64, version="synth2")
+        s = sample_hand(np.random.default_rng([5, 0, i]), 64, version=version)
         for key in ("joints3d", "K", "angles", "rotation"):
             digest.update(np.round(s[key].astype(np.float64), 6).tobytes())
-        digest.update(np.int64(np.count_nonzero(s["mask"])).tobytes())
-    assert digest.hexdigest()[:16] == "adad3363f3f1fabd"
+        digest.update(s["parts"].tobytes())
+    return digest.hexdigest()[:16]
+
+
+def _image_means(version: str) -> np.ndarray:
+    """(3,3) per-channel means of the same three samples' images."""
+    return np.array(
+        [
+            sample_hand(np.random.default_rng([5, 0, i]), 64, version=version)["image"].reshape(-1, 3).mean(0)
+            for i in range(3)
+        ]
+    )
+
+
+# Recorded when each version was released: a version's output never changes. (The label
+# digests are the same under numpy 1.26 and 2.x; image means are compared to 0.5 levels,
+# which survives rounding differences between library versions.)
+RELEASED = {
+    "synth2": ("04d7666d41d3ba8a", [[93.82, 59.12, 112.71], [137.87, 82.09, 131.53], [87.38, 132.88, 78.84]]),
+    "synth3": (
+        "041b0241d16036f3",
+        [[182.12, 164.74, 161.55], [103.47, 79.76, 80.97], [113.67, 104.34, 73.92]],
+    ),
+}
+
+
+@pytest.mark.parametrize("version", sorted(RELEASED))
+def test_every_version_stays_reproducible_by_name(version):
+    digest, means = RELEASED[version]
+    assert _label_digest(version) == digest
+    np.testing.assert_allclose(_image_means(version), np.array(means), atol=0.5)
+
+
+def test_synth3_is_the_default_and_differs_from_synth2():
+    assert GENERATOR_VERSION == "synth3"
+    assert set(RELEASED) == set(GENERATORS) == set(MB_PER_SAMPLE)
     two = sample_hand(np.random.default_rng(1), 64, version="synth2")
     three = sample_hand(np.random.default_rng(1), 64)
     assert not np.array_equal(two["image"], three["image"])
@@ -76,14 +110,20 @@ def test_each_version_writes_its_own_dataset(tmp_path):
         )
         meta = (roots[version] / "synthetic.json").read_text()
         assert f'"version": "{version}"' in meta
-    a = (roots["synth2"] / "training" / "rgb" / "00000000.jpg").read_bytes()
-    b = (roots["synth3"] / "training" / "rgb" / "00000000.jpg").read_bytes()
-    assert a != b
+    first = {v: (root / "training" / "rgb" / "00000000.jpg").read_bytes() for v, root in roots.items()}
+    assert first["synth2"] != first["synth3"]
     # The same version and seed give the same bytes.
-    again = generate_freihand(
-        tmp_path / "again", num=2, seed=4, workers=1, progress=False, image_size=32, version="synth2"
-    )
-    assert (again / "training" / "rgb" / "00000000.jpg").read_bytes() == a
+    for version, data in first.items():
+        again = generate_freihand(
+            tmp_path / f"again-{version}",
+            num=2,
+            seed=4,
+            workers=1,
+            progress=False,
+            image_size=32,
+            version=version,
+        )
+        assert (again / "training" / "rgb" / "00000000.jpg").read_bytes() == data
     assert synthetic_root(5, version="synth2", home=tmp_path).name == "synth2-n5-s0"
     assert synthetic_root(5, home=tmp_path).name == "synth3-n5-s0"
 
@@ -126,13 +166,23 @@ def test_a_ball_in_front_hides_exactly_what_it_covers_and_is_not_hand():
 
 
 @pytest.mark.parametrize("seed", range(4))
-def test_held_objects_leave_exact_masks(seed):
-    # object_prob=1: every sample holds an object; the mask is the visible hand (labels
-    # 1-7) and nothing else, the object is there and it hides part of the hand.
-    s = sample_hand(np.random.default_rng(40 + seed), 96, object_prob=1.0, occluder_prob=0.0)
+def test_held_objects_are_in_the_hand_and_out_of_the_mask(seed):
+    # object_prob=1 and no forearm (so no sleeve): every occluder pixel is the held object.
+    # It is there, it touches the hand (held, not floating), the mask is the visible hand
+    # (labels 1-7) without it, and joints2d stays the projection of joints3d.
+    s = sample_hand(
+        np.random.default_rng(40 + seed), 96, object_prob=1.0, occluder_prob=0.0, forearm_prob=0.0
+    )
     hand = np.isin(s["parts"], HAND_LABELS)
+    held = s["parts"] == OCCLUDER
     np.testing.assert_array_equal(s["mask"] == 255, hand)
-    assert (s["parts"] == OCCLUDER).sum() > 30
+    assert held.sum() > 30
+    grown = held.copy()
+    grown[1:] |= held[:-1]
+    grown[:-1] |= held[1:]
+    grown[:, 1:] |= held[:, :-1]
+    grown[:, :-1] |= held[:, 1:]
+    assert (grown & hand).sum() > 5, "the object does not touch the hand"
     np.testing.assert_allclose(s["joints2d"], project(s["joints3d"], s["K"]), atol=1e-3)
 
 
@@ -234,3 +284,15 @@ def test_the_synthetic_dataset_takes_a_generator_version(tmp_path, monkeypatch):
     assert len(ds) == 2
     with pytest.raises(UsageError, match="synth9"):
         handzoo.create_dataset("synthetic", generator="synth9", num=3, num_eval=1)
+
+
+def test_runs_on_the_embedded_set_record_the_generator_version():
+    from handzoo.runner.plan import resolve_config
+    from handzoo.zoo.publish import describe_training_data
+
+    cfg, _ = resolve_config("resnet18", {}, [])
+    assert cfg.data.options["generator"] == GENERATOR_VERSION
+    cfg, _ = resolve_config("resnet18", {}, ["data.options.generator=synth2"])
+    assert cfg.data.options["generator"] == "synth2"
+    _, line = describe_training_data(cfg.model_dump(mode="json")["data"])
+    assert "generator synth2, seed 0" in line

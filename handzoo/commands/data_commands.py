@@ -14,7 +14,7 @@ def synth_command(
     num_eval: int = typer.Option(0, "--num-eval", min=0, help="Evaluation images (with ground truth)."),
     seed: int = typer.Option(0, "--seed", help="Random seed: the same seed gives the same bytes."),
     workers: int = typer.Option(0, "--workers", min=0, help="Processes (0: one per CPU core)."),
-    generator: str = typer.Option(
+    generator: str | None = typer.Option(
         None, "--generator", metavar="VERSION",
         help="Generator version: synth3 (default: photo-like skin, rooms, held objects) or synth2.",
     ),

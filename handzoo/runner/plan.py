@@ -101,4 +101,11 @@ def resolve_config(
     if "run.time_budget_min" in user and not any(k in user for k in ("run.epochs", "run.max_steps")):
         # A time budget asked for on the command line replaces the recipe's length.
         cfg = cfg.with_overrides({"run.epochs": None, "run.max_steps": None})
-    return cfg.with_overrides(user), summary
+    cfg = cfg.with_overrides(user)
+    if cfg.data.name == "synthetic" and "generator" not in cfg.data.options:
+        from handzoo.data.synthetic.generator import GENERATOR_VERSION
+
+        # config.yaml (and what is published from it) names the generator version the
+        # run's images came from, not only the one the code defaults to later.
+        cfg = cfg.with_overrides({"data.options.generator": GENERATOR_VERSION})
+    return cfg, summary

@@ -140,8 +140,8 @@ def describe_training_data(data: dict[str, Any]) -> tuple[str, str]:
     if name == "synthetic":
         options = data.get("options") or {}
         return name, (
-            "synthetic hands, the embedded set (generator seed "
-            f"{options.get('generator_seed', 0)}), train split"
+            f"synthetic hands, the embedded set (generator {options.get('generator', 'synth2 or earlier')}, "
+            f"seed {options.get('generator_seed', 0)}), train split"
         )
     return name, f"{name} (train split)"
 

@@ -12,8 +12,8 @@ complete.
 
 from __future__ import annotations
 
+import contextlib
 import json
-import multiprocessing
 import os
 import shutil
 import sys
@@ -90,11 +90,17 @@ def _render_chunk(task: tuple[str, str, int, int, int, int, str]) -> tuple[str, 
     return split, start, xyz, K
 
 
-def _one_thread() -> None:
-    """In each worker process: OpenCV's blurs on one thread, as there is a process per core."""
+@contextlib.contextmanager
+def _opencv_threads(count: int) -> Iterator[None]:
+    """OpenCV's thread count set to ``count`` in this process for the duration."""
     import cv2
 
-    cv2.setNumThreads(1)
+    previous = cv2.getNumThreads()
+    cv2.setNumThreads(count)
+    try:
+        yield
+    finally:
+        cv2.setNumThreads(previous)
 
 
 def _tasks(root: Path, seed: int, counts: dict[str, int], size: int, version: str) -> Iterator[tuple]:
@@ -185,24 +191,24 @@ def generate_freihand(
         xyz = {s: np.empty((c, 21, 3), np.float32) for s, c in counts.items()}
         K = {s: np.empty((c, 3, 3), np.float32) for s, c in counts.items()}
         bar = _progress_bar(progress, num + num_eval, f"synthetic hands → {out.name}")
-        # forkserver, not fork: a forked child inherits OpenCV's and BLAS's thread pools
-        # mid-state from a parent that already used them, and can hang on their locks.
-        pool = (ProcessPoolExecutor(max_workers=workers, initializer=_one_thread,
-                                    mp_context=multiprocessing.get_context("forkserver"))
-                if workers > 1 else None)
-        try:
-            tasks = _tasks(tmp, seed, counts, image_size, version)
-            results = pool.map(_render_chunk, tasks) if pool else map(_render_chunk, tasks)
-            for split, start, chunk_xyz, chunk_K in results:
-                xyz[split][start : start + len(chunk_xyz)] = chunk_xyz
-                K[split][start : start + len(chunk_K)] = chunk_K
+        # One OpenCV thread per worker process (there is a process per core), set in this
+        # process before the workers fork: a forked child that reconfigures OpenCV's
+        # thread pool can hang on it.
+        with _opencv_threads(1) if workers > 1 else contextlib.nullcontext():
+            pool = ProcessPoolExecutor(max_workers=workers) if workers > 1 else None
+            try:
+                tasks = _tasks(tmp, seed, counts, image_size, version)
+                results = pool.map(_render_chunk, tasks) if pool else map(_render_chunk, tasks)
+                for split, start, chunk_xyz, chunk_K in results:
+                    xyz[split][start : start + len(chunk_xyz)] = chunk_xyz
+                    K[split][start : start + len(chunk_K)] = chunk_K
+                    if bar is not None:
+                        bar.advance(bar.task_ids[0], len(chunk_xyz))
+            finally:
+                if pool is not None:
+                    pool.shutdown(cancel_futures=True)
                 if bar is not None:
-                    bar.advance(bar.task_ids[0], len(chunk_xyz))
-        finally:
-            if pool is not None:
-                pool.shutdown(cancel_futures=True)
-            if bar is not None:
-                bar.stop()
+                    bar.stop()
         for split, count in counts.items():
             if count:
                 layout.write_annotations(tmp, split, xyz[split], K[split])
@@ -239,7 +245,7 @@ def synthetic_root(num: int = DEFAULT_NUM, seed: int = 0, num_eval: int = DEFAUL
 
 
 # Disk use of one generated sample (224-px JPEG image and mask), measured on each default set.
-_MB_PER_SAMPLE = {"synth2": 293 / 11_000, "synth3": 249 / 11_000}
+MB_PER_SAMPLE = {"synth2": 293 / 11_000, "synth3": 249 / 11_000}
 
 
 def ensure_synthetic(
@@ -269,7 +275,7 @@ def ensure_synthetic(
     if progress:
         # Said before the work starts: a command that only scores the evaluation
         # split still generates the whole set once (later commands reuse it).
-        mb = (num + num_eval) * _MB_PER_SAMPLE.get(version, 0.027)
+        mb = (num + num_eval) * MB_PER_SAMPLE[version]
         print(
             f"handzoo: generating the synthetic set ({version}) once ({num:,} training + {num_eval:,} "
             f"evaluation images, about {mb:,.0f} MB) into {root}; later commands reuse it",

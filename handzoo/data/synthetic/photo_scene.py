@@ -28,8 +28,9 @@ import cv2
 import numpy as np
 
 from handzoo.data.synthetic.background import random_skin_tone
+from handzoo.data.synthetic.camera import sample_intrinsics
 from handzoo.data.synthetic.pose_prior import GRIPS, grip_pose, sample_pose, sample_view
-from handzoo.data.synthetic.primitives import FOREARM, HAND_LABELS, Primitives, build_hand
+from handzoo.data.synthetic.primitives import FOREARM, Primitives, build_hand, hand_mask
 from handzoo.data.synthetic.props import (
     Materials,
     Props,
@@ -60,8 +61,9 @@ def _unit(v: np.ndarray) -> np.ndarray:
 def sample_photo_lighting(
     rng: np.random.Generator, background: np.ndarray, px_per_mm: float
 ) -> PhotoLighting:
-    """Skin tones and lights of one picture; the environment takes the colours of the
-    ``background`` (S,S,3) uint8 above and below the hand, so the hand sits in its room."""
+    """Skin tones and lights of one picture; the sky and ground of the environment take the
+    colours of the top and bottom thirds of the ``background`` (S,S,3) uint8, so the hand
+    sits in its room; ``px_per_mm`` sizes the subsurface blur."""
     dorsal = random_skin_tone(rng)
     darkness = float(np.clip(1.0 - dorsal.mean() / 0.8, 0.0, 1.0))
     palmar = dorsal + (np.array([0.92, 0.64, 0.60]) - dorsal) * (0.3 + 0.45 * darkness)
@@ -161,8 +163,8 @@ def sample_hand(
     joints, frames = forward_kinematics(angles, shape)
     forearm = sample_forearm(rng, rotation, forearm_prob, lengths=(0.12, 0.35), attempts=6)
     hand = build_hand(joints, frames, shape, forearm)
-    fill = float(rng.uniform(*FILL_RANGE)) if fill is None else fill
-    K, translation = frame_hand(rng, hand, rotation, size, fill)
+    fill = float(rng.uniform(*FILL_RANGE)) if fill is None else float(fill)
+    K, translation = frame_hand(rng, hand, rotation, size, fill, sample_intrinsics(rng, size))
     joints3d = joints @ rotation.T + translation
 
     # Props in the hand frame (held object, sleeve), then in front of the hand.
@@ -209,7 +211,7 @@ def sample_hand(
     rgb[skin.pixels] = np.clip(colour, 0, 255).astype(np.uint8).T
     rgb = _camera(rng, rgb.reshape(size, size, 3))
 
-    mask = np.where(parts - np.uint8(1) < np.uint8(max(HAND_LABELS)), np.uint8(255), np.uint8(0))
+    mask = hand_mask(parts)
     return {
         "image": rgb,
         "mask": mask,

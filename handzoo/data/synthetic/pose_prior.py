@@ -180,7 +180,8 @@ GRIPS = ("cylinder", "sphere")
 def grip_pose(rng: np.random.Generator, grip: str) -> np.ndarray:
     """(5,3,3) radians of a hand closed around a held object: a power grip around a
     handle or bottle ('cylinder', fingers 0.5-0.75 curled) or a ball or fruit
-    ('sphere', 0.3-0.55), the thumb opposed."""
+    ('sphere', 0.3-0.55), the thumb opposed (or, as in every pose of :func:`articulate`,
+    now and then straight up)."""
     if grip not in GRIPS:
         raise ValueError(f"unknown grip {grip!r}; expected one of {', '.join(GRIPS)}")
     lo, hi = (0.5, 0.75) if grip == "cylinder" else (0.3, 0.55)

@@ -33,6 +33,13 @@ PALM, FOREARM, OCCLUDER = 1, 7, 8
 FINGER_LABELS = (2, 3, 4, 5, 6)
 HAND_LABELS = (1, 2, 3, 4, 5, 6, 7)
 
+def hand_mask(parts: np.ndarray) -> np.ndarray:
+    """(S,S) uint8 mask, 255 where a part-label map (S,S) uint8 shows the hand or the
+    forearm (labels 1..7), else 0."""
+    # parts - 1 wraps background (0) around to 255.
+    return np.where(parts - np.uint8(1) < np.uint8(max(HAND_LABELS)), np.uint8(255), np.uint8(0))
+
+
 # The fingertip joint sits on the skin: the last capsule stops this many tip
 # radii short of it, so the joint is inside the rounded end, near its surface.
 TIP_INSET = 0.5
@@ -98,7 +105,7 @@ class Primitives:
         axis /= np.maximum(np.linalg.norm(axis, axis=1, keepdims=True), 1e-12)
         # Any unit vector across the axis serves as the flexion axis of an object.
         across = np.cross(axis, np.where(np.abs(axis[:, :1]) < 0.9, [[1.0, 0, 0]], [[0, 1.0, 0]]))
-        across /= np.linalg.norm(across, axis=1, keepdims=True)
+        across /= np.maximum(np.linalg.norm(across, axis=1, keepdims=True), 1e-12)
         return cls(a, b, np.broadcast_to(ra, (n,)).astype(np.float64),
                    np.broadcast_to(rb, (n,)).astype(np.float64), np.full(n, label, np.uint8),
                    np.cross(across, axis), across, np.zeros(n, bool), np.zeros(n, bool),

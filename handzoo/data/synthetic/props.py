@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from handzoo.data.synthetic.primitives import OCCLUDER, Primitives
+from handzoo.data.synthetic.primitives import Primitives
 from handzoo.data.synthetic.skeleton import rot_z
 
 
@@ -147,7 +147,6 @@ def object_in_front(rng: np.random.Generator, joints: np.ndarray) -> Primitives:
 
 
 __all__ = [
-    "OCCLUDER",
     "Materials",
     "Props",
     "cloth_colour",

@@ -48,7 +48,7 @@ def _box(lo_u: float, lo_v: float, hi_u: float, hi_v: float, size: int) -> tuple
     return slice(y0, y1), slice(x0, x1)
 
 
-def _smoothstep(lo: float, hi: float, x: np.ndarray) -> np.ndarray:
+def smoothstep(lo: float, hi: float, x: np.ndarray) -> np.ndarray:
     t = np.clip((x - lo) * (1.0 / (hi - lo)), 0.0, 1.0)
     return t * t * (3.0 - 2.0 * t)
 
@@ -299,8 +299,8 @@ def surface(prims: Primitives, K: np.ndarray, vis: VisibilityBuffer) -> Surface:
         cos_palmar = nx * p0 + ny * p1 + nz * p2
         palmar[on] = cos_palmar
         # Flexion creases where a phalanx leaves its joint, strongest on the palm side.
-        band = 1.0 - _smoothstep(0.02, 0.06, np.abs(t - 0.1))
-        crease[on] = band * has_crease * _smoothstep(0.0, 0.6, cos_palmar)
+        band = 1.0 - smoothstep(0.02, 0.06, np.abs(t - 0.1))
+        crease[on] = band * has_crease * smoothstep(0.0, 0.6, cos_palmar)
         k = np.flatnonzero(has_nail)
         if len(k):
             # The nail: dorsal side of the distal phalanx, short of the very tip, and
@@ -309,10 +309,10 @@ def surface(prims: Primitives, K: np.ndarray, vis: VisibilityBuffer) -> Surface:
             along = nx * a0[k] + ny * a1[k] + nz * a2[k]
             side = np.abs(nx * x0[k] + ny * x1[k] + nz * x2[k])
             nail[on[k]] = (
-                _smoothstep(0.35, 0.55, -cos_palmar[k])
-                * _smoothstep(0.3, 0.5, t[k])
-                * (1.0 - _smoothstep(0.55, 0.75, along))
-                * (1.0 - _smoothstep(0.6, 0.75, side))
+                smoothstep(0.35, 0.55, -cos_palmar[k])
+                * smoothstep(0.3, 0.5, t[k])
+                * (1.0 - smoothstep(0.55, 0.75, along))
+                * (1.0 - smoothstep(0.6, 0.75, side))
             )
 
     on = np.flatnonzero(~is_cap)
@@ -371,7 +371,7 @@ _WRAP = np.array([0.45, 0.2, 0.12], dtype=np.float32)
 def shade(s: Surface, lighting: Lighting) -> np.ndarray:
     """Colours (N,3) float32 0..1 of the surface points ``s``."""
     f32 = np.float32
-    side = _smoothstep(-0.15, 0.45, s.palmar)[:, None]
+    side = smoothstep(-0.15, 0.45, s.palmar)[:, None]
     albedo = (lighting.palmar - lighting.dorsal) * side + lighting.dorsal
     albedo += (lighting.nail - albedo) * s.nail[:, None]
     albedo *= (1.0 - f32(0.35) * s.crease - f32(0.45) * s.shadow)[:, None]

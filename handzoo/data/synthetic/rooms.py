@@ -42,14 +42,11 @@ _SURFACES = np.array(
 )
 
 
-def _smooth_field(
-    rng: np.random.Generator, size: int, cells: int, shape: tuple[int, int] | None = None, channels: int = 1
-) -> np.ndarray:
-    """(S,S) or (S,S,C) float32 value noise, mean ~0, std ~0.3: random cells, bicubic."""
-    rows, cols = shape if shape is not None else (cells, cells)
-    grid = rng.standard_normal((rows, cols, channels)).astype(np.float32) * np.float32(0.3)
-    out = cv2.resize(grid if channels > 1 else grid[..., 0], (size, size), interpolation=cv2.INTER_CUBIC)
-    return out
+def _smooth_field(rng: np.random.Generator, size: int, rows: int, cols: int) -> np.ndarray:
+    """(S,S) float32 value noise, mean ~0, std ~0.3: a (rows, cols) grid of random cells
+    enlarged bicubically."""
+    grid = rng.standard_normal((rows, cols)).astype(np.float32) * np.float32(0.3)
+    return cv2.resize(grid, (size, size), interpolation=cv2.INTER_CUBIC)
 
 
 def _pick(rng: np.random.Generator, table: np.ndarray) -> np.ndarray:
@@ -112,7 +109,7 @@ def sample_room(rng: np.random.Generator, size: int, gain: np.ndarray) -> np.nda
         horizon = float(size) + 1.0
         if rng.random() < 0.55:  # a table or floor in front of the wall
             horizon = rng.uniform(0.35, 0.95) * size
-            slope = np.tan(rng.normal(0.0, np.deg2rad(6.0)))
+            slope = np.float32(np.tan(rng.normal(0.0, np.deg2rad(6.0))))  # float32 under numpy 1 and 2
             rows = np.arange(size, dtype=np.float32)[:, None]
             below = rows > horizon + slope * (np.arange(size, dtype=np.float32)[None, :] - size / 2)
             surface = _pick(rng, _SURFACES)
@@ -120,9 +117,7 @@ def sample_room(rng: np.random.Generator, size: int, gain: np.ndarray) -> np.nda
             depth = np.clip((rows - horizon) / max(size - horizon, 1.0), 0.0, 1.0)
             shade = np.float32(1.0) - np.float32(rng.uniform(0.0, 0.3)) * depth
             if rng.random() < 0.5:
-                grain = _smooth_field(
-                    rng, size, 0, shape=(int(rng.integers(20, 60)), int(rng.integers(2, 5)))
-                )
+                grain = _smooth_field(rng, size, int(rng.integers(20, 60)), int(rng.integers(2, 5)))
                 shade = shade + np.float32(rng.uniform(0.2, 0.5)) * grain
             floor = surface.astype(np.float32)[None, None, :] * shade[..., None]
             np.copyto(img, np.broadcast_to(floor, img.shape), where=below[..., None])
@@ -137,7 +132,8 @@ def sample_room(rng: np.random.Generator, size: int, gain: np.ndarray) -> np.nda
     axis = np.arange(size, dtype=np.float32) / np.float32(size) - np.float32(0.5)
     ramp = np.float32(np.cos(angle)) * axis[None, :] + np.float32(np.sin(angle)) * axis[:, None]
     light = np.float32(1.0) + np.float32(rng.uniform(0.1, 0.6)) * ramp
-    light += np.float32(rng.uniform(0.1, 0.4)) * _smooth_field(rng, size, int(rng.integers(2, 5)))
+    cells = int(rng.integers(2, 5))
+    light += np.float32(rng.uniform(0.1, 0.4)) * _smooth_field(rng, size, cells, cells)
     img *= light[..., None]
     sigma = rng.uniform(0.8, 4.5) * full / 224 if rng.random() < 0.8 else 0.5 * full / 224
     img = cv2.GaussianBlur(img, (0, 0), max(sigma * size / full, 0.3))

@@ -16,11 +16,11 @@ from handzoo.data.synthetic.camera import (
 )
 from handzoo.data.synthetic.pose_prior import sample_pose, sample_rotation
 from handzoo.data.synthetic.primitives import (
-    HAND_LABELS,
     OCCLUDER,
     Primitives,
     build_hand,
     forearm_direction,
+    hand_mask,
 )
 from handzoo.data.synthetic.raster import Lighting, part_labels, rasterize, shade, surface
 from handzoo.data.synthetic.skeleton import HandShape, forward_kinematics, sample_shape
@@ -71,12 +71,12 @@ def sample_forearm(rng: np.random.Generator, rotation: np.ndarray, prob: float,
 
 
 def frame_hand(rng: np.random.Generator, hand: Primitives, rotation: np.ndarray, size: int,
-               fill: float | None) -> tuple[np.ndarray, np.ndarray]:
+               fill: float, K: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Intrinsics K (3,3) and the translation (3,) m that frame ``hand`` (hand frame) turned by
-    ``rotation``: its box's longer side ``fill`` x ``size`` px (drawn from :data:`FILL_RANGE`
-    when None) near the centre of the picture, never closer than :data:`MIN_DISTANCE`."""
-    K = sample_intrinsics(rng, size)
-    fill = float(rng.uniform(*FILL_RANGE)) if fill is None else float(fill)
+    ``rotation``: its box's longer side ``fill`` x ``size`` px near the centre of the
+    picture (drawn from ``rng``), never closer than :data:`MIN_DISTANCE` (the focal length
+    of ``K``, a copy, is lengthened instead)."""
+    K = np.array(K, dtype=np.float64)
     slack = (1.0 - fill) * size * 0.25
     centre = np.array([size / 2.0, size / 2.0]) + rng.uniform(-slack, slack, 2)
     rotated = hand.transformed(rotation, np.zeros(3))
@@ -132,7 +132,9 @@ def sample_hand(
     forearm = sample_forearm(rng, rotation, forearm_prob)
     hand = build_hand(joints, frames, shape, forearm)
 
-    K, translation = frame_hand(rng, hand, rotation, size, fill)
+    K = sample_intrinsics(rng, size)
+    fill = float(rng.uniform(*FILL_RANGE)) if fill is None else float(fill)
+    K, translation = frame_hand(rng, hand, rotation, size, fill, K)
     prims = hand.transformed(rotation, translation)
     joints3d = joints @ rotation.T + translation
 
@@ -162,8 +164,7 @@ def sample_hand(
         picture = Image.fromarray(rgb).resize((small, small), Image.BILINEAR)
         rgb = np.asarray(picture.resize((size, size), Image.BILINEAR))
 
-    # Hand labels are 1..7: parts - 1 wraps background (0) around to 255.
-    mask = np.where(parts - np.uint8(1) < np.uint8(max(HAND_LABELS)), np.uint8(255), np.uint8(0))
+    mask = hand_mask(parts)
     return {
         "image": rgb,
         "mask": mask,

@@ -29,7 +29,7 @@ import cv2
 import numpy as np
 
 from handzoo.data.synthetic.props import Materials
-from handzoo.data.synthetic.raster import Surface, VisibilityBuffer
+from handzoo.data.synthetic.raster import Surface, VisibilityBuffer, smoothstep
 
 _GAMMA = 1.0 / 2.2
 _LUT_SIZE = 4096
@@ -75,13 +75,8 @@ class PhotoLighting:
     scatter_px: float
 
 
-def _smoothstep(lo: float, hi: float, x: np.ndarray) -> np.ndarray:
-    t = np.clip((x - lo) * (1.0 / (hi - lo)), 0.0, 1.0)
-    return t * t * (3.0 - 2.0 * t)
-
-
 def _field(rng: np.random.Generator, shape: tuple[int, int], cells: int) -> np.ndarray:
-    """(H*W,) float32 value noise (std ~0.5) over an (H,W) box, flattened: random cells of
+    """(H*W,) float32 value noise (std ~0.7) over an (H,W) box, flattened: random cells of
     about ``cells`` across the longer side, bilinear."""
     h, w = shape
     gh, gw = max(2, round(cells * h / max(h, w))), max(2, round(cells * w / max(h, w)))
@@ -151,7 +146,7 @@ def shade_photo(
     cells = max(box) * 224 / size
 
     # Albedo (linear light).
-    side = _smoothstep(-0.15, 0.45, s.palmar)
+    side = smoothstep(-0.15, 0.45, s.palmar)
     dorsal, palmar, nail = (_column(to_linear(c)) for c in (lighting.dorsal, lighting.palmar, lighting.nail))
     albedo = side * (palmar - dorsal)
     albedo += dorsal
