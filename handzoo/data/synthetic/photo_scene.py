@@ -30,7 +30,7 @@ import numpy as np
 from handzoo.data.synthetic.background import random_skin_tone
 from handzoo.data.synthetic.camera import sample_intrinsics
 from handzoo.data.synthetic.pose_prior import GRIPS, grip_pose, sample_pose, sample_view
-from handzoo.data.synthetic.primitives import FOREARM, Primitives, build_hand, hand_mask
+from handzoo.data.synthetic.primitives import FOREARM, Primitives, build_hand
 from handzoo.data.synthetic.props import (
     Materials,
     Props,
@@ -42,10 +42,9 @@ from handzoo.data.synthetic.props import (
 )
 from handzoo.data.synthetic.raster import part_labels, rasterize, surface
 from handzoo.data.synthetic.rooms import sample_room
-from handzoo.data.synthetic.scene import frame_hand, sample_forearm
+from handzoo.data.synthetic.scene import frame_hand, labelled_sample, sample_forearm
 from handzoo.data.synthetic.skeleton import HandShape, forward_kinematics, sample_shape
 from handzoo.data.synthetic.skin import PhotoLighting, shade_photo, to_linear
-from handzoo.geometry import project
 
 FILL_RANGE = (0.5, 0.72)
 """Longer side of the hand's box (forearm excluded) over the image side: a little
@@ -211,14 +210,4 @@ def sample_hand(
     rgb[skin.pixels] = np.clip(colour, 0, 255).astype(np.uint8).T
     rgb = _camera(rng, rgb.reshape(size, size, 3))
 
-    mask = hand_mask(parts)
-    return {
-        "image": rgb,
-        "mask": mask,
-        "parts": parts,
-        "joints3d": joints3d.astype(np.float32),
-        "joints2d": project(joints3d, K).astype(np.float32),
-        "K": K.astype(np.float32),
-        "angles": angles.astype(np.float32),
-        "rotation": rotation.astype(np.float32),
-    }
+    return labelled_sample(rgb, parts, joints3d, K, angles, rotation)

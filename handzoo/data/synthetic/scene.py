@@ -1,4 +1,4 @@
-"""One synthetic sample: a random hand, posed, lit, placed in front of a random background."""
+"""One synth2 sample: a random hand, posed, lit, placed in front of a random background."""
 
 from __future__ import annotations
 
@@ -68,6 +68,22 @@ def sample_forearm(rng: np.random.Generator, rotation: np.ndarray, prob: float,
         if direction[2] >= -0.4:  # an arm pointing at the lens would hide the hand
             return length, flexion, deviation
     return None
+
+
+def labelled_sample(rgb: np.ndarray, parts: np.ndarray, joints3d: np.ndarray, K: np.ndarray,
+                    angles: np.ndarray, rotation: np.ndarray) -> dict[str, np.ndarray]:
+    """The sample dict every generator version returns: the picture ``rgb`` (S,S,3) uint8 and
+    its exact labels, the mask made from ``parts`` and ``joints2d`` projected from ``joints3d``."""
+    return {
+        "image": rgb,
+        "mask": hand_mask(parts),
+        "parts": parts,
+        "joints3d": joints3d.astype(np.float32),
+        "joints2d": project(joints3d, K).astype(np.float32),
+        "K": K.astype(np.float32),
+        "angles": angles.astype(np.float32),
+        "rotation": rotation.astype(np.float32),
+    }
 
 
 def frame_hand(rng: np.random.Generator, hand: Primitives, rotation: np.ndarray, size: int,
@@ -164,14 +180,4 @@ def sample_hand(
         picture = Image.fromarray(rgb).resize((small, small), Image.BILINEAR)
         rgb = np.asarray(picture.resize((size, size), Image.BILINEAR))
 
-    mask = hand_mask(parts)
-    return {
-        "image": rgb,
-        "mask": mask,
-        "parts": parts,
-        "joints3d": joints3d.astype(np.float32),
-        "joints2d": project(joints3d, K).astype(np.float32),
-        "K": K.astype(np.float32),
-        "angles": angles.astype(np.float32),
-        "rotation": rotation.astype(np.float32),
-    }
+    return labelled_sample(rgb, parts, joints3d, K, angles, rotation)
