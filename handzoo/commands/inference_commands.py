@@ -189,10 +189,12 @@ def _write_hands(hands, path: Path, out_dir: Path, name: str, predictor, picture
     """One JSON per image listing every detected hand (best first), and one picture with all of them."""
     from handzoo.inference.images import load_upright
 
-    image = load_upright(str(path))
+    # Every prediction knows its image's size; the image itself is read again only to draw
+    # on it, or for its size when no hand was found.
+    image = load_upright(str(path)) if pictures or not hands else None
     data = {
         "image": str(path),
-        "image_size": list(image.size),
+        "image_size": list(hands[0].image_size if hands else image.size),
         "model": predictor.name,
         "weights": predictor.weights,
         "detector": predictor.detector_name,

@@ -5,5 +5,6 @@ See :mod:`handzoo.inference.camera` for what they mean.
 
 DEFAULT_FOV_DEG = 20.0  # horizontal field of view across the crop, degrees (FreiHAND: about 16-31)
 DEFAULT_ROOT_DEPTH = 0.5  # metres from the camera plane to the wrist
-HAND_CHOICES = ("auto", "left", "right")  # --hand: auto takes the detector's handedness (right without one)
+HANDS = ("left", "right")  # a detection's handedness
+HAND_CHOICES = ("auto", *HANDS)  # --hand: auto takes the detector's handedness (right without one)
 DEFAULT_DETECTOR = "mediapipe"  # `--detect` given alone (the handzoo_mediapipe plugin, an optional extra)

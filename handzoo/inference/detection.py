@@ -19,10 +19,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from handzoo.errors import UsageError
-from handzoo.inference.defaults import HAND_CHOICES
+from handzoo.inference.defaults import HAND_CHOICES, HANDS
 from handzoo.inference.images import Box, square_box
 
-HANDS = ("left", "right")
 # The crop around a detected hand: its box made square and grown by this factor, so the
 # whole hand and a little context are in view (FreiHAND's crops hold the hand with a margin).
 DEFAULT_MARGIN = 1.3

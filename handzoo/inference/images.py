@@ -330,12 +330,16 @@ def load_crop(
 
 
 def load_upright(source: ImageInput, index: int = 0) -> Image.Image:
-    """The full original image, upright and RGB (for pictures)."""
-    image, _name, is_file = _open(source, index)
-    orientation = _orientation(image) if is_file else 1
-    rgb = to_rgb(image)
-    if orientation != 1:
-        rgb = rgb.transpose(_UPRIGHT[orientation])
+    """The full original image, upright and RGB (for pictures and detectors); a file that
+    cannot be decoded raises :class:`UnreadableImageError`, as in :func:`load_crop`."""
+    image, name, is_file = _open(source, index)
+    try:
+        orientation = _orientation(image) if is_file else 1
+        rgb = to_rgb(image)
+        if orientation != 1:
+            rgb = rgb.transpose(_UPRIGHT[orientation])
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        raise UnreadableImageError(name or f"images[{index}]", f"cannot decode the image ({exc})") from None
     return rgb
 
 

@@ -407,8 +407,7 @@ class Predictor:
         items = as_sequence(images)
         n = len(items)
         per_box = _per_image(_single_box(boxes), n, "boxes")
-        per_K = _per_image(_single_K(K), n, "K")
-        per_K = [None if k is None else intrinsics(k, f"K[{i}]") for i, k in enumerate(per_K)]
+        per_K = _per_image_K(K, n)
         starts = list(range(0, n, self.batch_size))
         if not starts:
             return
@@ -420,6 +419,7 @@ class Predictor:
         if self._reader is None:
             self._reader = ThreadPoolExecutor(1, thread_name_prefix="handzoo-read")
         upcoming = self._reader.submit(load, starts[0])
+        hand = resolve_hand(self.hand, None)  # without a detector: the asked hand, right for auto
         for k, start in enumerate(starts):
             batch = upcoming.result()
             if k + 1 < len(starts):
@@ -436,8 +436,7 @@ class Predictor:
                 indices.append(i)
             if not crops:
                 continue
-            hands = [resolve_hand(self.hand, None)] * len(crops)
-            predicted = self._predict_crops(crops, [per_K[i] for i in indices], hands)
+            predicted = self._predict_crops(crops, [per_K[i] for i in indices], [hand] * len(crops))
             for i, pred in zip(indices, predicted, strict=True):
                 yield i, pred
 
@@ -463,8 +462,7 @@ class Predictor:
         if self.detector is None:
             raise UsageError("this Predictor has no detector; pass detector=NAME (`handzoo list detectors`)")
         items = as_sequence(images)
-        per_K = _per_image(_single_K(K), len(items), "K")
-        per_K = [None if k is None else intrinsics(k, f"K[{i}]") for i, k in enumerate(per_K)]
+        per_K = _per_image_K(K, len(items))
         for i, item in enumerate(items):
             name = str(item) if isinstance(item, (str, Path)) else None
             try:
@@ -474,12 +472,6 @@ class Predictor:
                 if not skip_errors:
                     raise
                 yield i, exc
-                continue
-            except (OSError, ValueError, SyntaxError) as exc:
-                error = UnreadableImageError(name or f"images[{i}]", f"cannot decode the image ({exc})")
-                if not skip_errors:
-                    raise error from None
-                yield i, error
                 continue
             found = check_detections(self.detector.detect(pixels), self.detector_name)
             found = found[: self.max_hands] if self.max_hands is not None else found
@@ -497,7 +489,7 @@ class Predictor:
             yield i, predicted
 
     def _predict_crops(
-        self, crops: list[Crop], Ks: list[np.ndarray | None], hands: list[str] | None = None
+        self, crops: list[Crop], Ks: list[np.ndarray | None], hands: list[str]
     ) -> list[Prediction]:
         """Predictions for crops of right hands, or of left ones (``hands``), in the images' frames.
 
@@ -506,7 +498,6 @@ class Predictor:
         joints, vertices and root come back with x negated and its 2D joints
         with u -> S - u, exactly undoing the mirror.
         """
-        hands = hands or ["right"] * len(crops)
         left = np.array([h == "left" for h in hands])
         x = self.normalise([c.pixels for c in crops])
         if left.any():
@@ -582,6 +573,12 @@ def _single_K(K: Any) -> Any:
     ):
         return [K]
     return K
+
+
+def _per_image_K(K: Any, n: int) -> list[np.ndarray | None]:
+    """One checked (3,3) intrinsics or None per image, from one K or a sequence of n."""
+    per_K = _per_image(_single_K(K), n, "K")
+    return [None if k is None else intrinsics(k, f"K[{i}]") for i, k in enumerate(per_K)]
 
 
 def _per_image(values: Any, n: int, what: str) -> list[Any]:

@@ -20,6 +20,7 @@ from torch import nn
 
 from handzoo.errors import UsageError
 from handzoo.inference.detection import Detection
+from handzoo.model import IMAGENET_MEAN, IMAGENET_STD
 from handzoo.output import HandOutput
 from handzoo_mediapipe import EXTRA_HINT
 
@@ -95,8 +96,8 @@ class MediaPipeHandsModel(nn.Module):
         super().__init__()
         self._hands = new_hands(1, model_complexity, min_confidence)
         self.preprocessing = {
-            "mean": (0.485, 0.456, 0.406),
-            "std": (0.229, 0.224, 0.225),
+            "mean": IMAGENET_MEAN,
+            "std": IMAGENET_STD,
             "input_size": (3, image_size, image_size),
         }
         for name in ("mean", "std"):

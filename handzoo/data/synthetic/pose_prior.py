@@ -148,8 +148,6 @@ def sample_rotation(rng: np.random.Generator, uniform_prob: float = 0.2) -> np.n
     return in_plane @ tilt @ PALM_TO_CAMERA @ roll
 
 
-
-
 def sample_view(rng: np.random.Generator, uniform_prob: float = 0.03) -> np.ndarray:
     """The orientation prior of the photo-like generator (synth3), (3,3) hand -> camera.
 

@@ -33,6 +33,7 @@ PALM, FOREARM, OCCLUDER = 1, 7, 8
 FINGER_LABELS = (2, 3, 4, 5, 6)
 HAND_LABELS = (1, 2, 3, 4, 5, 6, 7)
 
+
 def hand_mask(parts: np.ndarray) -> np.ndarray:
     """(S,S) uint8 mask, 255 where a part-label map (S,S) uint8 shows the hand or the
     forearm (labels 1..7), else 0."""
