@@ -16,6 +16,9 @@ joints up by name, so no index table is written twice:
   ring×3, thumb×3) followed by the five fingertips thumb→little (16..20).
 * ``ait``: wrist, the five MCPs, the five PIPs, the five DIPs, the five tips,
   each group thumb→little (the seed report's order).
+* ``mediapipe``: MediaPipe Hands' 21 landmarks in its own order, named as
+  MediaPipe names them (:data:`MEDIAPIPE_LANDMARKS`: ``WRIST``, ``THUMB_CMC``,
+  ..., ``PINKY_TIP``) and mapped onto ours by anatomy (:data:`MEDIAPIPE_TO_CANONICAL`).
 """
 
 from __future__ import annotations
@@ -38,7 +41,41 @@ MANO: tuple[str, ...] = (
 
 AIT: tuple[str, ...] = ("wrist",) + tuple(f"{f}_{s}" for s in SEGMENTS for f in FINGERS)
 
-ORDERS: dict[str, tuple[str, ...]] = {"canonical": CANONICAL, "mano": MANO, "ait": AIT}
+# MediaPipe's HandLandmark enumeration, in its order (index = landmark number).
+MEDIAPIPE_LANDMARKS: tuple[str, ...] = ("WRIST", "THUMB_CMC", "THUMB_MCP", "THUMB_IP", "THUMB_TIP") + tuple(
+    f"{finger}_{joint}"
+    for finger in ("INDEX_FINGER", "MIDDLE_FINGER", "RING_FINGER", "PINKY")
+    for joint in ("MCP", "PIP", "DIP", "TIP")
+)
+# By anatomy: the thumb's CMC, MCP and IP joints are the first three thumb joints, which the
+# canonical names call mcp, pip and dip like the other fingers'; MediaPipe's pinky is our little finger.
+_MEDIAPIPE_FINGER = {
+    "THUMB": "thumb",
+    "INDEX_FINGER": "index",
+    "MIDDLE_FINGER": "middle",
+    "RING_FINGER": "ring",
+    "PINKY": "little",
+}
+_MEDIAPIPE_THUMB_JOINT = {"CMC": "mcp", "MCP": "pip", "IP": "dip", "TIP": "tip"}
+
+
+def _mediapipe_to_canonical(name: str) -> str:
+    if name == "WRIST":
+        return "wrist"
+    finger, joint = name.rsplit("_", 1)
+    segment = _MEDIAPIPE_THUMB_JOINT[joint] if finger == "THUMB" else joint.lower()
+    return f"{_MEDIAPIPE_FINGER[finger]}_{segment}"
+
+
+MEDIAPIPE_TO_CANONICAL: dict[str, str] = {n: _mediapipe_to_canonical(n) for n in MEDIAPIPE_LANDMARKS}
+MEDIAPIPE: tuple[str, ...] = tuple(MEDIAPIPE_TO_CANONICAL[n] for n in MEDIAPIPE_LANDMARKS)
+
+ORDERS: dict[str, tuple[str, ...]] = {
+    "canonical": CANONICAL,
+    "mano": MANO,
+    "ait": AIT,
+    "mediapipe": MEDIAPIPE,
+}
 
 NUM_JOINTS = 21
 ROOT = CANONICAL.index("wrist")
@@ -64,7 +101,7 @@ T = TypeVar("T")
 
 
 def joint_names(order: str = "canonical") -> tuple[str, ...]:
-    """The 21 joint names of ``order`` ('canonical', 'mano' or 'ait')."""
+    """The 21 joint names of ``order`` ('canonical', 'mano', 'ait' or 'mediapipe')."""
     try:
         return ORDERS[order]
     except KeyError:
@@ -90,7 +127,7 @@ def convert(joints: T, src: str, dst: str, axis: int = -2) -> T:
     Args:
         joints: numpy array or torch tensor with 21 joints along ``axis``
             (default -2, i.e. (...,21,D)).
-        src, dst: 'canonical', 'mano' or 'ait'.
+        src, dst: 'canonical', 'mano', 'ait' or 'mediapipe'.
     """
     idx = gather_index(src, dst)
     if joints.shape[axis] != NUM_JOINTS:

@@ -1,0 +1,220 @@
+"""MediaPipe's hand landmark network in PyTorch (``handzoo_blaze``) against the TFLite runtime.
+
+The reference is ``ai_edge_litert`` running the very ``.tflite`` files the
+converter reads (fetched once per test run from the ``mediapipe==0.10.21``
+wheel, see the ``mediapipe_tflite`` fixture); every output must agree within
+1e-5 of its own scale (max |difference| / max |value|), on random inputs and
+on rendered hands.
+"""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from handzoo_blaze.blazehand import BlazeHand
+from handzoo_blaze.convert import convert, load_tflite
+from handzoo_blaze.layers import same_padding
+
+import handzoo
+from handzoo.errors import DataError, UsageError
+from handzoo.joints import CANONICAL, MEDIAPIPE_LANDMARKS, MEDIAPIPE_TO_CANONICAL, gather_index
+
+VARIANTS = ("full", "lite")
+# The TFLite file's outputs by name, in BlazeHand.forward's order.
+OUTPUTS = ("Identity", "Identity_1", "Identity_2", "Identity_3")
+TOLERANCE = 1e-5
+
+
+def _runtime(path: Path):
+    litert = pytest.importorskip("ai_edge_litert.interpreter", reason="the TFLite runtime (ai-edge-litert)")
+    interpreter = litert.Interpreter(model_path=str(path), num_threads=1)
+    interpreter.allocate_tensors()
+    return interpreter
+
+
+def _run_runtime(interpreter, nhwc: np.ndarray) -> dict[str, np.ndarray]:
+    outs: dict[str, list[np.ndarray]] = {}
+    for image in nhwc:  # the file's input is batch 1
+        interpreter.set_tensor(interpreter.get_input_details()[0]["index"], image[None])
+        interpreter.invoke()
+        for d in interpreter.get_output_details():
+            outs.setdefault(d["name"], []).append(interpreter.get_tensor(d["index"]).copy())
+    return {k: np.concatenate(v) for k, v in outs.items()}
+
+
+def _hand_images(n: int, size: int = 224) -> np.ndarray:
+    """(n,size,size,3) float32 in [0,1]: rendered synthetic right hands (the generator's default)."""
+    from handzoo.data.synthetic.generator import sample_hand
+
+    rng = np.random.default_rng(7)
+    return np.stack([sample_hand(rng, size)["image"] for _ in range(n)]).astype(np.float32) / 255.0
+
+
+@pytest.fixture(scope="module", params=VARIANTS)
+def landmark_pair(request, mediapipe_tflite):
+    path = mediapipe_tflite[f"hand_landmark_{request.param}"]
+    return request.param, path, load_tflite(BlazeHand(request.param), path).eval(), _runtime(path)
+
+
+@pytest.mark.parametrize("inputs", ["random", "hands"])
+def test_blazehand_equals_the_tflite_runtime(landmark_pair, inputs):
+    variant, _path, module, runtime = landmark_pair
+    if inputs == "random":
+        nhwc = np.random.default_rng(0).random((2, 224, 224, 3), dtype=np.float32)
+    else:
+        nhwc = _hand_images(2)
+    expected = _run_runtime(runtime, nhwc)
+    with torch.no_grad():
+        found = module(torch.from_numpy(nhwc).permute(0, 3, 1, 2))
+    for name, value in zip(OUTPUTS, found, strict=True):
+        ref = expected[name]
+        assert value.shape == ref.shape, name
+        scale = max(float(np.abs(ref).max()), 1e-6)
+        err = float(np.abs(value.numpy() - ref).max()) / scale
+        assert err < TOLERANCE, f"{variant} {inputs} {name}: {err:.2e} of its scale"
+
+
+def test_the_model_gives_mediapipe_outputs_in_handzoo_terms(landmark_pair):
+    """joints3d = world landmarks minus the wrist, joints2d = screen x, y (pixels of the input)."""
+    variant, path, _module, runtime = landmark_pair
+    model = handzoo.create_model(f"mediapipe-hand-{variant}").eval()
+    model.load_state_dict(convert(BlazeHand(variant), path))
+    nhwc = _hand_images(1)
+    ref = _run_runtime(runtime, nhwc)
+    with torch.no_grad():
+        out = model(torch.from_numpy(nhwc).permute(0, 3, 1, 2))
+    world = ref["Identity_3"].reshape(1, 21, 3)
+    screen = ref["Identity"].reshape(1, 21, 3)
+    np.testing.assert_allclose(out.joints3d.numpy(), world - world[:, :1], atol=2e-6)
+    np.testing.assert_allclose(out.joints2d.numpy(), screen[..., :2], atol=3e-3)  # 224-px scale
+    np.testing.assert_allclose(out.extras["hand_score"].numpy(), ref["Identity_1"][:, 0], atol=1e-5)
+    np.testing.assert_allclose(out.extras["left_score"].numpy(), ref["Identity_2"][:, 0], atol=1e-5)
+    assert model.preprocessing == {
+        "mean": (0.0, 0.0, 0.0),
+        "std": (1.0, 1.0, 1.0),
+        "input_size": (3, 224, 224),
+    }
+
+
+def test_mediapipe_landmarks_map_onto_the_canonical_joints_by_name():
+    # MediaPipe's HandLandmark enumeration, written out as its documentation lists it.
+    assert MEDIAPIPE_LANDMARKS[:5] == ("WRIST", "THUMB_CMC", "THUMB_MCP", "THUMB_IP", "THUMB_TIP")
+    assert MEDIAPIPE_LANDMARKS[5:9] == (
+        "INDEX_FINGER_MCP",
+        "INDEX_FINGER_PIP",
+        "INDEX_FINGER_DIP",
+        "INDEX_FINGER_TIP",
+    )
+    assert MEDIAPIPE_LANDMARKS[17:] == ("PINKY_MCP", "PINKY_PIP", "PINKY_DIP", "PINKY_TIP")
+    assert len(set(MEDIAPIPE_LANDMARKS)) == 21
+    # The anatomy: thumb CMC/MCP/IP are its first three joints; the pinky is the little finger.
+    assert MEDIAPIPE_TO_CANONICAL["THUMB_CMC"] == "thumb_mcp"
+    assert MEDIAPIPE_TO_CANONICAL["THUMB_IP"] == "thumb_dip"
+    assert MEDIAPIPE_TO_CANONICAL["MIDDLE_FINGER_PIP"] == "middle_pip"
+    assert MEDIAPIPE_TO_CANONICAL["PINKY_TIP"] == "little_tip"
+    assert sorted(MEDIAPIPE_TO_CANONICAL.values()) == sorted(CANONICAL)
+    assert gather_index("mediapipe", "canonical") == list(range(21))
+
+
+@pytest.mark.parametrize(
+    ("size", "kernel", "stride", "expected"),
+    # TF "SAME": out = ceil(size / stride), total = (out - 1) * stride + kernel - size, the odd pixel after.
+    [
+        (224, 3, 2, (0, 1)),
+        (224, 5, 2, (1, 2)),
+        (225, 3, 2, (1, 1)),
+        (7, 3, 1, (1, 1)),
+        (14, 5, 1, (2, 2)),
+        (28, 1, 1, (0, 0)),
+    ],
+)
+def test_same_padding_is_tensorflows(size, kernel, stride, expected):
+    assert same_padding(size, kernel, stride) == expected
+
+
+def test_the_converter_refuses_another_network_in_one_line(mediapipe_tflite):
+    with pytest.raises(DataError) as info:
+        convert(BlazeHand("full"), mediapipe_tflite["palm_detection_full"], arch="mediapipe-hand-full")
+    message = str(info.value)
+    assert "\n" not in message
+    assert "palm_detection_full.tflite: operator" in message
+    assert "PRELU" in message or "input" in message
+
+
+def test_the_converter_refuses_the_other_variant_naming_the_operator(mediapipe_tflite):
+    with pytest.raises(DataError) as info:
+        convert(BlazeHand("full"), mediapipe_tflite["hand_landmark_lite"], arch="mediapipe-hand-full")
+    message = str(info.value)
+    assert "\n" not in message
+    assert "hand_landmark_lite.tflite: operator" in message and "expects" in message
+
+
+def test_the_converter_refuses_a_file_that_is_not_tflite(tmp_path):
+    fake = tmp_path / "weights.tflite"
+    fake.write_bytes(struct.pack("<I", 12) + b"NOPE" + bytes(64))
+    with pytest.raises(DataError, match=r"weights\.tflite: not a TFLite model"):
+        convert(BlazeHand("lite"), fake)
+
+
+def test_a_truncated_trunk_feeds_any_head():
+    for head, stride, channels in (("integral", 8, 40), ("heatmap25d", 16, 112), ("direct", 32, 1152)):
+        model = handzoo.create_model("mediapipe-hand-full", head=head, feature_stride=stride, image_size=64)
+        assert model.backbone.num_features == channels
+        out = model(torch.rand(1, 3, 64, 64))
+        assert out.joints3d.shape == (1, 21, 3)
+    with pytest.raises(UsageError, match="stride-32"):
+        handzoo.create_model("mediapipe-hand-full", feature_stride=8)
+
+
+# --- a newcomer with a photo ------------------------------------------------------------------------------
+
+
+def _photo_with_a_hand(path: Path, seed: int = 3) -> np.ndarray:
+    """A rendered right hand pasted into a wider photo; returns its true joints2d in that photo."""
+    from PIL import Image
+
+    from handzoo.data.synthetic.generator import sample_hand
+
+    sample = sample_hand(np.random.default_rng(seed), 200)
+    photo = np.full((280, 420, 3), 120, np.uint8)
+    photo[40:240, 180:380] = sample["image"]
+    Image.fromarray(photo).save(path, quality=95)
+    return sample["joints2d"] + np.array([180.0, 40.0])
+
+
+def test_predict_a_photo_with_nothing_but_its_path(tmp_path, mediapipe_home, mediapipe_tflite, monkeypatch):
+    """`handzoo predict photo.jpg`: blazepalm finds the hand, mediapipe-hand-full predicts it, upright."""
+    import json
+
+    from handzoo.cli import main
+
+    monkeypatch.setenv("HANDZOO_HOME", str(mediapipe_home))  # the fixture's verified files, no download
+    truth = _photo_with_a_hand(tmp_path / "photo.jpg")
+    with pytest.raises(SystemExit) as stop:
+        main(["predict", str(tmp_path / "photo.jpg"), "--out", str(tmp_path / "out"), "--device", "cpu"])
+    assert stop.value.code == 0
+    data = json.loads((tmp_path / "out" / "photo.json").read_text())
+    assert data["model"] == "mediapipe-hand-full"
+    assert len(data["hands"]) >= 1
+    hand = data["hands"][0]
+    assert hand["hand"] == "right" and "angle" in hand
+    # The 2D joints, back in the photo's frame, lie on the rendered hand (it spans about 150 px).
+    error = np.linalg.norm(np.asarray(hand["joints2d"]) - truth, axis=1)
+    assert np.median(error) < 12.0, f"median 2D error {np.median(error):.1f} px"
+    assert (tmp_path / "out" / "photo_skeleton.png").is_file()
+
+
+def test_which_weights_predict_uses_when_none_are_named():
+    from handzoo.commands.inference_commands import weights_source
+
+    assert weights_source("mediapipe-hand-full", None, False) == (None, True)  # the zoo lists them
+    assert weights_source("mediapipe-hand-full", "w.safetensors", False) == ("w.safetensors", False)
+    assert weights_source("mediapipe-hands", None, True) == (None, False)  # its weights come with it
+    with pytest.raises(UsageError, match=r"resnet18 has no published weights yet.*handzoo run resnet18"):
+        weights_source("resnet18", None, False)
+    with pytest.raises(UsageError, match="did you mean"):
+        weights_source("mediapipe-hand-ful", None, False)
