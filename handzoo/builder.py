@@ -6,9 +6,10 @@ model and, when asked, loads weights from (in this order of resolution):
 * ``pretrained=True`` or ``name="NAME:TAG"``: the catalogue's published weights
   (downloaded and verified by :mod:`handzoo.zoo.hub`);
 * ``weights=`` a local ``.safetensors`` path or ``file://`` URL (used in place,
-  so a local file always works offline), an ``http(s)://`` or ``hf://`` URL
-  (downloaded into the cache; verified by the catalogue's sha256 when the URL
-  is listed there), or a zoo tag (``weights="freihand"``).
+  so a local file always works offline), an ``http(s)://``, ``hf://`` or
+  ``pypi:`` URL (downloaded into the cache; verified by the catalogue's sha256
+  when the URL is listed there, and converted when the catalogue's file is in
+  another format), or a zoo tag (``weights="freihand"``).
 
 A weight file written by handzoo rebuilds its own architecture (options and
 input size from its header), and what the model was built with
@@ -70,7 +71,7 @@ def checked_build(kind: str, name: str, *args: Any, **overrides: Any) -> Any:
 
 # ----------------------------------------------------------------------------- weight sources
 def _is_url(text: str) -> bool:
-    return urlparse(text).scheme in ("http", "https", "hf", "file")
+    return urlparse(text).scheme in ("http", "https", "hf", "file", "pypi")
 
 
 def _is_local(weights: str | Path) -> bool:
@@ -109,7 +110,10 @@ def resolve_weights(
         parsed = urlparse(text)
         if parsed.scheme == "file":
             return Path(unquote(parsed.path)), text
-        known = hub.entry_for_url(text)
+        found = hub.find_url(text)
+        if found is not None and not found[1].file_name.endswith(".safetensors"):
+            return hub.pull(f"{found[0]}:{found[1].tag}")[1], text  # converted once by the model's converter
+        known = found[1] if found is not None else None
         return hub.fetch(text, known.sha256 if known else None, size=known.size if known else None), text
     if name is None:
         raise UsageError(f"weights={text!r} looks like a zoo tag; give the model name too (NAME:{text})")
@@ -248,8 +252,10 @@ def init_from(model: Any, ref: str | Path, head_swap: bool = False) -> tuple[str
     """Fine-tuning start: load ``ref`` (``NAME[:TAG]``, a URL or a path) into ``model`` before training.
 
     Shapes must match; with ``head_swap`` the ``head.`` tensors may differ or be
-    missing (a new head trains from scratch) and the head's build record is
-    not compared. Returns (the source's label, the keys left at their fresh values).
+    missing (a new head trains from scratch), the source's tensors the model
+    does not have are left out (a head on an earlier feature map builds less
+    of the trunk) and the head's build record is not compared. Returns (the
+    source's label, the keys left at their fresh values or left out).
     """
     from handzoo import weights as weight_files
 
@@ -261,7 +267,12 @@ def init_from(model: Any, ref: str | Path, head_swap: bool = False) -> tuple[str
     meta = weight_files.read_metadata(path)
     if not head_swap:
         check_build(model, weight_files.build_record(meta, path), path)
-    left = load_tensors(model, weight_files.read_tensors(path), path, ("head.",) if head_swap else ())
+    tensors = weight_files.read_tensors(path)
+    skip: tuple[str, ...] = ()
+    if head_swap:
+        own = model.state_dict()
+        skip = ("head.", *(k for k in tensors if k not in own))
+    left = load_tensors(model, tensors, path, skip)
     return label, left
 
 

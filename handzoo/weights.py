@@ -10,7 +10,10 @@ A ``model.safetensors`` written by ``handzoo run`` carries in its header
   the hand layer of a MANO head, a plugin's options that change what the
   weights mean), checked when the file is loaded;
 * ``joint_order``, ``units``, ``input_size``, ``mean``, ``std``, ``metrics``,
-  ``handzoo_version``.
+  ``handzoo_version``;
+* for weights converted from another format (:mod:`handzoo.zoo.conversion`),
+  where they came from: ``source_url``, ``source_sha256`` (of the file they
+  were converted from), ``licence`` and ``provenance`` (a sentence).
 
 Composing a model and loading weights into it is :func:`handzoo.create_model`'s
 job (:mod:`handzoo.builder`); downloading is :mod:`handzoo.zoo.hub`'s.
@@ -29,6 +32,9 @@ from handzoo.files import write_atomic
 
 if TYPE_CHECKING:
     import torch
+
+SOURCE_SHA256 = "source_sha256"
+PROVENANCE_KEYS = ("source_url", SOURCE_SHA256, "licence", "provenance")
 
 
 def read_metadata(path: str | Path) -> dict[str, str]:
@@ -89,8 +95,15 @@ def weights_metadata(
     preprocessing: dict[str, Any],
     metrics: dict[str, Any],
     build: dict[str, Any] | None = None,
+    provenance: dict[str, str] | None = None,
 ) -> dict[str, str]:
-    """String metadata for the safetensors header (see the module doc)."""
+    """String metadata for the safetensors header (see the module doc).
+
+    ``provenance`` holds the fields of converted weights (:data:`PROVENANCE_KEYS`).
+    """
+    unknown = sorted(set(provenance or {}) - set(PROVENANCE_KEYS))
+    if unknown:
+        raise ValueError(f"provenance fields {unknown} are not among {PROVENANCE_KEYS}")
     return {
         "format": "pt",
         "handzoo_version": __version__,
@@ -103,6 +116,7 @@ def weights_metadata(
         "mean": json.dumps(list(preprocessing["mean"])),
         "std": json.dumps(list(preprocessing["std"])),
         "metrics": json.dumps(metrics, sort_keys=True),
+        **{k: str(v) for k, v in (provenance or {}).items()},
     }
 
 

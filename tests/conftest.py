@@ -96,3 +96,41 @@ def predict_args(inputs: Path, weights: Path, out: Path, *extra: str) -> list[st
         "cpu",
         *extra,
     ]
+
+
+# MediaPipe's hand and palm networks, the real files. The one fixture that reaches the network: pip
+# downloads mediapipe's wheel from the package index its own configuration names; where it cannot,
+# every test using the fixture is skipped, saying why.
+@pytest.fixture(scope="session")
+def mediapipe_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A ``HANDZOO_HOME`` kept for the whole test run, where :func:`mediapipe_tflite` caches its files."""
+    return tmp_path_factory.mktemp("mediapipe_home")
+
+
+@pytest.fixture(scope="session")
+def mediapipe_tflite(mediapipe_home: Path) -> dict[str, Path]:
+    """The verified .tflite files of mediapipe 0.10.21's wheel, fetched once per test run.
+
+    Keys: ``hand_landmark_full``, ``hand_landmark_lite`` (the catalogue's
+    ``pypi:`` entries of ``mediapipe-hand-full``/``-lite``), ``palm_detection_full``,
+    ``palm_detection_lite``. The paths are the raw files in
+    ``mediapipe_home/weights/pypi/``, fetched as ``handzoo pull`` fetches them
+    (one ``pip download`` of the pinned wheel, each inner file checked by sha256).
+    """
+    from handzoo_blaze.sources import PALM_FILES
+
+    from handzoo.zoo.hub import DownloadError, weight_entry
+    from handzoo.zoo.pypi import InnerFile, fetch_inners
+
+    files = {}
+    for variant in ("full", "lite"):
+        entry = weight_entry(f"mediapipe-hand-{variant}")
+        files[f"hand_landmark_{variant}"] = InnerFile(entry.url, entry.sha256, entry.size)
+    files.update({f"palm_detection_{variant}": file for variant, file in PALM_FILES.items()})
+    try:
+        paths = fetch_inners(
+            list(files.values()), cache_dir=mediapipe_home / "weights", timeout=20, retries=1, progress=False
+        )
+    except DownloadError as exc:
+        pytest.skip(f"MediaPipe's .tflite files cannot be fetched here: {exc}")
+    return dict(zip(files, paths, strict=True))

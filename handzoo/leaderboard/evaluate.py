@@ -94,11 +94,12 @@ def candidates_from_zoo(pattern: str, zoo=None, **download: Any) -> list[Candida
     and every registered model matching it that brings its own weights (``builtin_weights``).
 
     The files are pulled (downloaded or found in the cache) and verified;
-    ``download`` holds keyword arguments of :func:`handzoo.zoo.hub.fetch`.
+    ``download`` holds keyword arguments of :func:`handzoo.zoo.hub.fetch`; weights published in
+    another format are converted once (:func:`handzoo.zoo.hub.pull`).
     """
     from handzoo.plugins import get_registry
     from handzoo.zoo import load_zoo, zoo_source
-    from handzoo.zoo.hub import fetch
+    from handzoo.zoo.hub import pull
 
     zoo = zoo or load_zoo()
     found = []
@@ -109,7 +110,7 @@ def candidates_from_zoo(pattern: str, zoo=None, **download: Any) -> list[Candida
     for name, arch in zoo.architectures.items():
         for entry in arch.weights:
             if fnmatch.fnmatchcase(name, pattern) or fnmatch.fnmatchcase(f"{name}:{entry.tag}", pattern):
-                path = fetch(entry.url, entry.sha256, size=entry.size, **download)
+                path = pull(f"{name}:{entry.tag}", zoo, **download)[1]  # converted when not safetensors
                 found.append(Candidate(model=name, weights=entry.tag, path=path, source="zoo"))
     if not found:
         with_weights = [f"{n}:{w.tag}" for n, a in zoo.architectures.items() for w in a.weights]

@@ -54,7 +54,8 @@ def parse_zoo(text: str, source: str = "zoo.yaml") -> Zoo:
         return Zoo.model_validate(raw)
     except ValidationError as exc:
         err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"])
+        # a name with a line break or another control character is quoted: the error stays one line
+        where = ".".join(str(p) if str(p).isprintable() else repr(p) for p in err["loc"])
         raise ConfigError(f"{source}: {where}: {err['msg']}") from None
 
 

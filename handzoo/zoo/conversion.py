@@ -1,0 +1,123 @@
+"""Published weights in another format, converted once into a handzoo safetensors file.
+
+A catalogue entry may name a file that is not safetensors (a ``pypi:``
+entry's MediaPipe ``.tflite``). The model registered under the
+architecture's name then brings a converter, as registry metadata:
+``weights_converter=callable(path) -> dict[str, torch.Tensor]`` (the model's
+state dict read from the verified file). :func:`convert_entry` runs it once
+and writes ``$HANDZOO_HOME/weights/<name>-<tag>.safetensors`` with handzoo's
+usual header (:func:`handzoo.weights.weights_metadata`: model, options,
+input size, preprocessing, what the model was built with) plus where the
+tensors came from (``source_url``, ``source_sha256``, ``licence``,
+``provenance``). The file is used again as long as it records the sha256 the
+catalogue gives for the source, and the builder loads it like any other
+weight file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from handzoo._version import __version__
+from handzoo.errors import DataError, HandzooError, UsageError
+from handzoo.paths import weights_cache_dir
+from handzoo.zoo.hub import _file_lock
+from handzoo.zoo.schema import WeightEntry
+
+CONVERTER_KEY = "weights_converter"  # the registry metadata that names a model's converter
+
+
+def converted_path(name: str, tag: str, cache_dir: str | Path | None = None) -> Path:
+    """``$HANDZOO_HOME/weights/<name>-<tag>.safetensors`` ('/' in a template name becomes '-')."""
+    cache = Path(cache_dir) if cache_dir is not None else weights_cache_dir()
+    return cache / f"{name.replace('/', '-')}-{tag}.safetensors"
+
+
+def find_converted(name: str, entry: WeightEntry, cache_dir: str | Path | None = None) -> Path | None:
+    """The converted file of ``name``'s ``entry`` when it exists and records the source's sha256."""
+    from handzoo.weights import SOURCE_SHA256, read_metadata
+
+    path = converted_path(name, entry.tag, cache_dir)
+    if not path.is_file():
+        return None
+    try:
+        meta = read_metadata(path)
+    except HandzooError:  # unreadable: converted again
+        return None
+    return path if meta.get("model") == name and meta.get(SOURCE_SHA256) == entry.sha256 else None
+
+
+def convert_entry(
+    name: str,
+    entry: WeightEntry,
+    raw: str | Path,
+    options: dict[str, Any] | None = None,
+    cache_dir: str | Path | None = None,
+) -> Path:
+    """Convert the verified file ``raw`` of ``name``'s ``entry`` (once) and return the safetensors file.
+
+    Args:
+        name: the architecture, a registered model with a ``weights_converter``.
+        entry: its catalogue weight entry (tag, url, sha256, input size, licence, metrics).
+        raw: the verified source file.
+        options: the architecture's ``options`` in the catalogue (create_model options).
+        cache_dir: default ``$HANDZOO_HOME/weights``.
+
+    Raises:
+        UsageError: the model registers no converter, or the converted tensors
+            do not fit the model (keys, shapes).
+        DataError: the converter refused the file.
+    """
+    from handzoo.builder import accepted_options, checked_build, load_tensors
+    from handzoo.interfaces import part_metadata
+    from handzoo.plugins import get_registry
+    from handzoo.weights import export_weights, weights_metadata
+
+    registered = get_registry().get("model", name)
+    converter = registered.metadata.get(CONVERTER_KEY)
+    if converter is None:
+        raise UsageError(
+            f"{name}:{entry.tag}: {entry.url} is not a safetensors file and model {name!r} registers no "
+            f"{CONVERTER_KEY} to convert it; fix the catalogue entry or the plugin"
+        )
+    target = converted_path(name, entry.tag, cache_dir)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with _file_lock(target.parent / ".locks" / f"{target.name}.lock"):
+        found = find_converted(name, entry, cache_dir)  # another process may have converted it meanwhile
+        if found is not None:
+            return found
+        built = dict(options or {})
+        accepted = accepted_options(registered)
+        if accepted is None or "image_size" in accepted:
+            built.setdefault("image_size", entry.input_size)
+        model = checked_build("model", name, **built)
+        label = f"{raw} converted by {name}'s {CONVERTER_KEY}"
+        try:
+            tensors = converter(raw)
+        except HandzooError:
+            raise
+        except Exception as exc:  # a converter's own failure, as one line naming the file
+            text = str(exc).strip().splitlines()
+            raise DataError(
+                f"{raw}: {name}'s {CONVERTER_KEY} failed ({type(exc).__name__}: {text[0] if text else ''})"
+            ) from exc
+        load_tensors(model, tensors, label)  # every key and shape, before anything is written
+        config = {
+            "model": {"name": name, "options": dict(options or {})},
+            "data": {"image_size": built.get("image_size", entry.input_size)},
+        }
+        plugin = f"the {registered.plugin} plugin's" if registered.plugin else "its"
+        provenance = {
+            "source_url": entry.url,
+            "source_sha256": entry.sha256,
+            "licence": entry.licence,
+            "provenance": (
+                f"converted by handzoo {__version__} from {entry.url} (sha256 {entry.sha256}) with "
+                f"{plugin} {CONVERTER_KEY} for {name}"
+            ),
+        }
+        meta = weights_metadata(
+            name, config, model.preprocessing, entry.metrics, part_metadata(model), provenance=provenance
+        )
+        return export_weights(model, target, meta)
