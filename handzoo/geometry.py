@@ -60,6 +60,81 @@ def rotation_z(angle_rad: float) -> np.ndarray:
     return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
 
 
+def rotated_crop_affine(box: tuple[float, float, float, float], angle: float, size: int) -> np.ndarray:
+    """(3,3) pixel map ``A`` from an image to its rotated square crop resized to ``size``².
+
+    The crop is the square of side ``L = max(x1 - x0, y1 - y0)`` centred on the
+    box's centre ``c``, turned clockwise on screen (x right, y down) by
+    ``angle`` radians. With ``R = rotation_z(angle)[:2, :2]`` (clockwise on
+    screen for a positive angle, since y points down), the crop point ``q`` in
+    [0, size]² is the image point ``u = c + (L/size)·R·(q - size/2)``, so
+
+    ``A: u -> q = size/2 + (size/L)·Rᵀ·(u - c)``.
+
+    Continuous pixel coordinates (pixel (0,0) covers [0,1)²); for ``angle = 0``
+    this is :func:`crop_resize_K`'s crop-and-resize map of a square box.
+    """
+    x0, y0, x1, y1 = (float(v) for v in box)
+    side = max(x1 - x0, y1 - y0)
+    centre = np.array([(x0 + x1) / 2, (y0 + y1) / 2])
+    linear = (size / side) * rotation_z(angle)[:2, :2].T
+    A = np.eye(3)
+    A[:2, :2] = linear
+    A[:2, 2] = size / 2 - linear @ centre
+    return A
+
+
+def rotated_crop_K(
+    K: np.ndarray, box: tuple[float, float, float, float], angle: float, size: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The camera of a rotated crop: ``(K_crop, Rz, A)`` with ``A·K = K_crop·Rz`` exactly.
+
+    Args:
+        K: (3,3) intrinsics of the image, pixels (last row (0, 0, 1)).
+        box: (x0, y0, x1, y1) pixels of the image; the crop is its square
+            around its centre, turned by ``angle`` (:func:`rotated_crop_affine`).
+        angle: radians, the crop turned clockwise on screen (x right, y down).
+        size: the crop's side S in pixels after resizing.
+
+    Returns:
+        ``K_crop`` (3,3) upper-triangular intrinsics of the crop (pixels of the
+        S×S crop); ``Rz`` (3,3) a rotation about the optical axis (z); ``A``
+        (3,3) the pixel map image -> crop.
+
+    Why it is exact: a camera-frame point ``X`` (metres) is seen at pixel
+    ``K·X`` of the image (up to the depth) and so at ``A·K·X`` of the crop.
+    ``A`` is a similarity (scale ``S/L`` times the rotation ``Rᵀ``) plus a
+    shift, so its upper-left 2×2 block times K's is ``s·Rᵀ·[[fx, k], [0, fy]]``;
+    an RQ factorisation splits it into an upper-triangular ``U`` (positive
+    diagonal) and a rotation ``Q``. Then ``A·K = K_crop·Rz`` with ``K_crop =
+    [[U, t], [0, 1]]`` (``t`` the last column of ``A·K``) and ``Rz = [[Q, 0],
+    [0, 1]]``: the crop is exactly the picture of an upright pinhole camera
+    ``K_crop`` turned about its optical axis, a point ``X`` of the image's
+    camera frame being ``Rz·X`` in the crop's. With square pixels (``fx = fy``,
+    no skew), ``Q = Rᵀ``, ``Rz = rotation_z(-angle)`` and ``K_crop`` has
+    ``fx = fy = (S/L)·f`` and no skew; otherwise ``K_crop`` gets a small skew
+    and ``Rz`` differs slightly from ``rotation_z(-angle)``, still exactly.
+
+    So a model fed the crop with ``K_crop`` predicts in the crop's frame, and
+    back in the image's: 3D points and translations ``X = Rzᵀ·X_crop``
+    (row vectors: ``x_crop @ Rz``), pixels ``u = A⁻¹·q``.
+    """
+    A = rotated_crop_affine(box, angle, size)
+    M = A @ np.asarray(K, dtype=np.float64)
+    (m00, m01), (m10, m11) = M[:2, :2]
+    d = float(np.hypot(m10, m11))
+    sin, cos = m10 / d, m11 / d  # the second row of U·Q is d·(sin, cos)
+    Rz = np.array([[cos, -sin, 0.0], [sin, cos, 0.0], [0.0, 0.0, 1.0]])
+    K_crop = np.array(
+        [
+            [m00 * cos - m01 * sin, m00 * sin + m01 * cos, M[0, 2]],
+            [0.0, d, M[1, 2]],
+            [0.0, 0.0, 1.0],
+        ]
+    )
+    return K_crop, Rz, A
+
+
 def axis_angle_to_matrix(axis_angle: np.ndarray) -> np.ndarray:
     """Rodrigues' formula: (...,3) axis-angle vectors (radians) -> (...,3,3) rotation matrices."""
     v = np.asarray(axis_angle, dtype=np.float64)

@@ -214,8 +214,18 @@ class Detector(Protocol):
 
     ``image`` is an (H,W,3) uint8 RGB array of the upright image; each detection
     has a ``box`` (x0, y0, x1, y1) in its pixels (pixel (0,0) covers
-    [0,1)×[0,1)), a ``score`` in [0,1] and a ``handedness`` ("left", "right"
-    or None when the detector does not say), best first.
+    [0,1)×[0,1)), a ``score`` in [0,1], a ``handedness`` ("left", "right"
+    or None when the detector does not say) and an ``angle`` (radians, default
+    0: the crop, the square around the box's centre, is turned clockwise on
+    screen, x right and y down, by ``angle`` so that the hand stands upright in
+    it, MediaPipe's ``NormalizedRect.rotation``), best first.
+
+    Optional attribute ``crop_margin`` (float >= 1, default
+    :data:`handzoo.inference.detection.DEFAULT_MARGIN`, 1.3): the factor by
+    which the Predictor grows the squared box into the crop when the user
+    passes no ``margin``. A detector whose box already frames the whole hand
+    with its context (a palm detector's hand rectangle, scaled from the palm
+    box) sets ``crop_margin = 1.0``; a tight box around the hand keeps 1.3.
     """
 
     def detect(self, image: np.ndarray) -> list[Any]: ...

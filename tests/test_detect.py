@@ -136,7 +136,7 @@ def test_a_left_hand_is_mirrored_for_the_model_and_back(model, tmp_path):
     assert np.abs(c.joints3d - a.joints3d @ flip).max() > 1e-4  # 10x the tolerance above
 
 
-def test_the_default_detector_is_named_when_mediapipe_is_missing(tmp_path, capsys):
+def test_the_mediapipe_detector_is_named_when_mediapipe_is_missing(tmp_path, capsys):
     pytest.importorskip("handzoo_mediapipe")
     try:
         import mediapipe  # noqa: F401
@@ -157,6 +157,7 @@ def test_the_default_detector_is_named_when_mediapipe_is_missing(tmp_path, capsy
             "--weights",
             str(weights),
             "--detect",
+            "mediapipe",
             "--out",
             str(tmp_path / "o"),
             "--device",

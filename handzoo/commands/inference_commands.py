@@ -8,9 +8,19 @@ from pathlib import Path
 import typer
 
 from handzoo.errors import DataError, UsageError
-from handzoo.inference.defaults import DEFAULT_DETECTOR, DEFAULT_FOV_DEG, DEFAULT_ROOT_DEPTH, HAND_CHOICES
+from handzoo.inference.defaults import (
+    DEFAULT_DETECTOR,
+    DEFAULT_FOV_DEG,
+    DEFAULT_MODEL,
+    DEFAULT_ROOT_DEPTH,
+    HAND_CHOICES,
+)
 
-PREDICT_HELP = """Predict 3D and 2D hand joints for images and folders of images (.jpg, .png).
+PREDICT_HELP = f"""Predict 3D and 2D hand joints for images and folders of images (.jpg, .png).
+
+`handzoo predict photo.jpg` (no model named) finds every hand with {DEFAULT_DETECTOR} and predicts it with
+{DEFAULT_MODEL} (MediaPipe's landmark network, fetched and converted once by `handzoo pull`).
+A model whose weights come with it or are listed in the zoo needs no --weights or --pretrained.
 
 Writes, per image, NAME.json (joint names, canonical order; joints3d_mm root-relative millimetres;
 joints2d pixels of the original image; the K, box, model and weights used) and NAME_skeleton.png
@@ -20,9 +30,9 @@ joints2d pixels of the original image; the K, box, model and weights used) and N
 so the wrist is placed at --root-depth metres with the hand centred on the crop, and projected with
 --K, or by default with a camera of --fov degrees horizontal field of view across the crop.
 
---detect [DETECTOR] finds every hand of each image instead (a registered detector; alone, mediapipe,
-from `pip install 'handzoo[mediapipe]'`): each hand is cropped (its box made square, with a margin),
-predicted and drawn, and NAME.json lists the hands with their boxes, scores and handedness.
+--detect [DETECTOR] finds every hand of each image instead (a registered detector; alone, {DEFAULT_DETECTOR}):
+each hand is cropped (its box made square, with a margin, turned upright when the detector gives an
+angle), predicted and drawn, and NAME.json lists the hands with their boxes, scores and handedness.
 --hand left mirrors each crop for the model (trained on right hands) and mirrors the prediction back;
 auto (the default) takes the detector's handedness, right without a detector.
 
@@ -31,14 +41,47 @@ named, the others are still written) or on another failure; 2 on a usage error (
 a missing path, a folder without images)."""
 
 
-def _require_weights(weights: str | None, pretrained: bool) -> None:
-    if weights is None and not pretrained:
-        raise UsageError(
-            "pass --weights FILE (a model.safetensors written by `handzoo run`) or --pretrained "
-            "(the zoo's published weights)"
-        )
+def weights_source(model: str, weights: str | None, pretrained: bool) -> tuple[str | None, bool]:
+    """(weights, pretrained) for ``model``: as given, or, with neither, what comes with the model.
+
+    A model that brings its own weights (registered with ``builtin_weights``)
+    needs nothing and ignores --pretrained; a model with weights in the zoo
+    uses them; any other model needs --weights.
+    """
+    from handzoo.plugins import get_registry
+    from handzoo.zoo import find_architecture
+    from handzoo.zoo.schema import parse_ref
+
     if weights is not None and pretrained:
         raise UsageError("pass either --weights FILE or --pretrained, not both")
+    name, tag = parse_ref(model)
+    entry = get_registry().get("model", name)  # an unknown name fails here, with suggestions
+    if entry.metadata.get("builtin_weights"):
+        if weights is not None:
+            raise UsageError(f"{name} brings its own weights; drop --weights")
+        return None, False
+    if weights is not None or pretrained or tag is not None:
+        return weights, pretrained
+    arch = find_architecture(name)
+    if arch is not None and arch.weights:
+        return None, True
+    raise UsageError(
+        f"{name} has no published weights yet; pass --weights FILE (a model.safetensors written by "
+        f"`handzoo run {name}`), or name a model with weights (`handzoo zoo`)"
+    )
+
+
+def split_model_and_inputs(model: str, inputs: list[str] | None) -> tuple[str, list[str], bool]:
+    """(model, inputs, model_named): ``handzoo predict photo.jpg`` names no model, only images."""
+    from handzoo.plugins import get_registry
+    from handzoo.zoo.schema import parse_ref
+
+    registry = get_registry()
+    if ("model", parse_ref(model)[0]) not in registry and Path(model).exists():
+        return DEFAULT_MODEL, [model, *(inputs or [])], False
+    if not inputs:
+        raise UsageError(f"name the images to predict: handzoo predict {model} IMAGE... (or a folder)")
+    return model, list(inputs), True
 
 
 def _output_names(paths: list[Path], out: Path) -> list[str]:
@@ -62,10 +105,17 @@ def _output_names(paths: list[Path], out: Path) -> list[str]:
 
 
 def predict_command(
-    model: str = typer.Argument(..., help="A registered model name (`handzoo list models`)."),
-    inputs: list[str] = typer.Argument(..., help="Image files (.jpg, .png) and/or folders of images."),
+    model: str = typer.Argument(
+        ...,
+        help=f"A registered model name (`handzoo list models`); left out: {DEFAULT_MODEL}, with --detect.",
+    ),
+    inputs: list[str] = typer.Argument(None, help="Image files (.jpg, .png) and/or folders of images."),
     weights: str | None = typer.Option(None, "--weights", help="model.safetensors written by `handzoo run`."),
-    pretrained: bool = typer.Option(False, "--pretrained", help="Use the zoo's published weights for MODEL."),
+    pretrained: bool = typer.Option(
+        False,
+        "--pretrained",
+        help="Use the zoo's published weights for MODEL (the default when it has some).",
+    ),
     out: str = typer.Option("predictions", "--out", help="Folder for the JSON files and pictures."),
     crop: str | None = typer.Option(
         None, "--crop", help="center: largest centred square (default); full: whole image padded square."
@@ -97,6 +147,9 @@ def predict_command(
     from handzoo.inference.images import crop_box, find_images, parse_box
 
     # Every usage error is found before the model is built.
+    model, inputs, model_named = split_model_and_inputs(model, inputs)
+    if not model_named and detect is None and box is None and crop is None:
+        detect = DEFAULT_DETECTOR  # a photo and nothing else: find the hands in it
     if box is not None and crop is not None:
         raise UsageError("pass either --crop or --box, not both")
     if detect is not None and (box is not None or crop is not None):
@@ -113,7 +166,7 @@ def predict_command(
         raise UsageError(f"--hand {hand!r}: expected one of {', '.join(HAND_CHOICES)}")
     if max_hands is not None and detect is None:
         raise UsageError("--max-hands applies with --detect only")
-    _require_weights(weights, pretrained)
+    weights, pretrained = weights_source(model, weights, pretrained)
     paths = find_images(inputs)
 
     from rich.progress import Progress
@@ -213,7 +266,8 @@ def _write_hands(hands, path: Path, out_dir: Path, name: str, predictor, picture
             first.box,
             picture,
             title=path.name,
-            others=[(h.joints2d, h.box) for h in rest],
+            others=[(h.joints2d, h.box, h.angle) for h in rest],
+            angle=first.angle,
         )
         data["picture"] = picture.name
     _write_json(data, out_dir / f"{name}.json")
@@ -241,7 +295,11 @@ def _write_outputs(result, out_dir: Path, name: str, predictor, pictures: bool) 
 def export_command(
     model: str = typer.Argument(..., help="A registered model name (`handzoo list models`)."),
     weights: str | None = typer.Option(None, "--weights", help="model.safetensors written by `handzoo run`."),
-    pretrained: bool = typer.Option(False, "--pretrained", help="Use the zoo's published weights for MODEL."),
+    pretrained: bool = typer.Option(
+        False,
+        "--pretrained",
+        help="Use the zoo's published weights for MODEL (the default when it has some).",
+    ),
     fmt: str = typer.Option("onnx", "--format", help="onnx or torchscript."),
     out: str = typer.Option(..., "--out", help="The file to write (e.g. model.onnx, model.pt)."),
     image_size: int | None = typer.Option(
@@ -265,7 +323,7 @@ def export_command(
         raise UsageError("--opset applies to --format onnx only")
     if opset is not None and opset < MIN_OPSET:
         raise UsageError(f"--opset {opset}: the ONNX exporter writes opset {MIN_OPSET} or newer")
-    _require_weights(weights, pretrained)
+    weights, pretrained = weights_source(model, weights, pretrained)
     from handzoo.commands.console import console as _console
     from handzoo.inference.predictor import build_model
 

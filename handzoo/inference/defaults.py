@@ -7,4 +7,5 @@ DEFAULT_FOV_DEG = 20.0  # horizontal field of view across the crop, degrees (Fre
 DEFAULT_ROOT_DEPTH = 0.5  # metres from the camera plane to the wrist
 HANDS = ("left", "right")  # a detection's handedness
 HAND_CHOICES = ("auto", *HANDS)  # --hand: auto takes the detector's handedness (right without one)
-DEFAULT_DETECTOR = "mediapipe"  # `--detect` given alone (the handzoo_mediapipe plugin, an optional extra)
+DEFAULT_DETECTOR = "blazepalm"  # `--detect` given alone: MediaPipe's palm detector in PyTorch (handzoo_blaze)
+DEFAULT_MODEL = "mediapipe-hand-full"  # `handzoo predict photo.jpg` with no model named (detects too)

@@ -9,6 +9,18 @@ hands. A left hand is mirrored before the model and its prediction mirrored
 back (:mod:`handzoo.inference.predictor`), so outputs are always in the
 image's own frame; ``hand="auto"`` takes the detector's handedness (right
 when it gives none).
+
+Rotation: a detection's ``angle`` turns its crop so that the hand stands
+upright in it. The turned crop is the picture of the image's camera turned
+about its optical axis, so the model gets that crop's camera and its
+prediction is turned back into the image's frame
+(:func:`handzoo.geometry.rotated_crop_K`); a left hand is mirrored inside the
+upright crop.
+
+Margin: the crop is the box made square and grown by ``margin``: the
+Predictor's ``margin`` when given, else the detector's ``crop_margin``
+attribute, else :data:`DEFAULT_MARGIN` (boxes drawn tight around the hand).
+A detector whose box is already the whole hand's crop says ``crop_margin = 1.0``.
 """
 
 from __future__ import annotations
@@ -24,16 +36,24 @@ from handzoo.inference.images import Box, square_box
 
 # The crop around a detected hand: its box made square and grown by this factor, so the
 # whole hand and a little context are in view (FreiHAND's crops hold the hand with a margin).
+# A detector may say otherwise with a ``crop_margin`` attribute (see the module docstring).
 DEFAULT_MARGIN = 1.3
 
 
 @dataclass(frozen=True)
 class Detection:
-    """One hand: ``box`` (x0, y0, x1, y1) pixels, ``score`` in [0,1], ``handedness`` left/right/None."""
+    """One hand: ``box`` (x0, y0, x1, y1) pixels, ``score`` in [0,1], ``handedness`` left/right/None.
+
+    ``angle`` (radians) turns the crop: the square around the box's centre is
+    rotated clockwise on screen (x right, y down) by ``angle`` so that the
+    hand stands upright in it, as MediaPipe's palm detector derives from the
+    wrist and the middle finger's base; 0 is an axis-aligned crop.
+    """
 
     box: Box
     score: float = 1.0
     handedness: str | None = None
+    angle: float = 0.0
 
 
 def hand_box(box: Sequence[float], margin: float = DEFAULT_MARGIN) -> Box:
@@ -51,7 +71,9 @@ def check_detections(found: Any, detector: str) -> list[Detection]:
     out = []
     for i, det in enumerate(list(found or [])):
         if isinstance(det, dict):
-            det = Detection(tuple(det.get("box", ())), det.get("score", 1.0), det.get("handedness"))
+            det = Detection(
+                tuple(det.get("box", ())), det.get("score", 1.0), det.get("handedness"), det.get("angle", 0.0)
+            )
         if not isinstance(det, Detection):
             raise UsageError(
                 f"detector {detector!r} returned {type(det).__name__} at {i}; expected a Detection"
@@ -70,7 +92,12 @@ def check_detections(found: Any, detector: str) -> list[Detection]:
                 f"detector {detector!r}: detection {i} has handedness {det.handedness!r}; "
                 "expected 'left', 'right' or None"
             )
-        out.append(Detection(box, float(det.score), det.handedness))  # type: ignore[arg-type]
+        angle = float(det.angle)
+        if not math.isfinite(angle):
+            raise UsageError(
+                f"detector {detector!r}: detection {i} has angle {det.angle}; expected finite radians"
+            )
+        out.append(Detection(box, float(det.score), det.handedness, angle))  # type: ignore[arg-type]
     return sorted(out, key=lambda d: -d.score)
 
 

@@ -1,9 +1,10 @@
 """Pictures of a prediction: the 2D skeleton on the image, beside the 3D skeleton from two views.
 
 Layout (PNG, exact size, see :func:`picture_size`): three panels of height
-:data:`PANEL` pixels. Left: the image with the crop box (dashed) and the
-projected skeleton; its width follows the image's aspect ratio, clamped to
-[:data:`MIN_ASPECT`, :data:`MAX_ASPECT`] (extreme images are letterboxed).
+:data:`PANEL` pixels. Left: the image with the crop square (dashed; turned
+with the crop when a detection rotated it) and the projected skeleton; its
+width follows the image's aspect ratio, clamped to [:data:`MIN_ASPECT`,
+:data:`MAX_ASPECT`] (extreme images are letterboxed).
 Middle and right: PANEL×PANEL 3D plots in millimetres, root-relative, seen
 from the camera and from the side. One colour per finger
 (``handzoo.joints.FINGER_COLORS``); the wrist is grey.
@@ -40,10 +41,26 @@ def _joint_colors() -> list[tuple[float, float, float]]:
     return [WRIST_COLOR if i == joints.ROOT else joints.FINGER_COLORS[joints.finger_of(i)] for i in range(21)]
 
 
-def _draw_2d(
-    ax, image: Image.Image, hands: list[tuple[np.ndarray, tuple]], panel_px: tuple[int, int]
-) -> None:
-    """The image with every hand's crop box (dashed) and projected skeleton."""
+def crop_corners(box, angle: float = 0.0) -> np.ndarray:
+    """(4,2) pixels: the corners of the crop square of ``box`` turned clockwise on screen by ``angle``.
+
+    In order top-left, top-right, bottom-right, bottom-left as the model sees
+    the crop (:func:`handzoo.geometry.rotated_crop_affine`).
+    """
+    x0, y0, x1, y1 = (float(v) for v in box)
+    half = max(x1 - x0, y1 - y0) / 2
+    centre = np.array([(x0 + x1) / 2, (y0 + y1) / 2])
+    c, s = np.cos(angle), np.sin(angle)
+    rotation = np.array([[c, -s], [s, c]])  # clockwise on screen (y down) for a positive angle
+    square = np.array([[-half, -half], [half, -half], [half, half], [-half, half]])
+    return centre + square @ rotation.T
+
+
+def _draw_2d(ax, image: Image.Image, hands: list[tuple], panel_px: tuple[int, int]) -> None:
+    """The image with every hand's crop square (dashed) and projected skeleton.
+
+    ``hands``: (joints2d, box) or (joints2d, box, angle) per hand.
+    """
     w, h = image.size
     shown = image
     if w > 2 * panel_px[0] or h > 2 * panel_px[1]:  # no need to hand matplotlib more pixels than it draws
@@ -51,15 +68,24 @@ def _draw_2d(
         shown.thumbnail((2 * panel_px[0], 2 * panel_px[1]), Image.Resampling.BILINEAR)
     # extent in the pixel-edge convention: pixel (0,0) covers [0,1) x [0,1).
     ax.imshow(np.asarray(shown), extent=(0, w, h, 0), interpolation="antialiased")
-    for joints2d, box in hands:
-        x0, y0, x1, y1 = box
-        ax.plot([x0, x1, x1, x0, x0], [y0, y0, y1, y1, y0], ls="--", lw=1, color="white", alpha=0.8)
+    corners = []
+    for joints2d, box, *turn in hands:
+        angle = float(turn[0]) if turn else 0.0
+        if angle == 0.0:
+            x0, y0, x1, y1 = box
+            xs, ys = [x0, x1, x1, x0, x0], [y0, y0, y1, y1, y0]
+            corners.append(np.array([[x0, y0], [x1, y1]], dtype=np.float64))
+        else:
+            square = crop_corners(box, angle)
+            xs, ys = [*square[:, 0], square[0, 0]], [*square[:, 1], square[0, 1]]
+            corners.append(square)
+        ax.plot(xs, ys, ls="--", lw=1, color="white", alpha=0.8)
         for (p, c), color in zip(joints.BONES, _bone_colors(), strict=True):
             ax.plot(joints2d[[p, c], 0], joints2d[[p, c], 1], color=color, lw=2.5, solid_capstyle="round")
         ax.scatter(joints2d[:, 0], joints2d[:, 1], s=10, c=_joint_colors(), zorder=3, linewidths=0)
-    boxes = np.array([box for _, box in hands], dtype=np.float64).reshape(-1, 4)
-    ax.set_xlim(min(0, boxes[:, 0].min(initial=0)), max(w, boxes[:, 2].max(initial=w)))
-    ax.set_ylim(max(h, boxes[:, 3].max(initial=h)), min(0, boxes[:, 1].min(initial=0)))
+    points = np.concatenate([*corners, np.zeros((0, 2))])
+    ax.set_xlim(min(0, points[:, 0].min(initial=0)), max(w, points[:, 0].max(initial=w)))
+    ax.set_ylim(max(h, points[:, 1].max(initial=h)), min(0, points[:, 1].min(initial=0)))
     ax.set_aspect("equal")
     ax.set_axis_off()
 
@@ -101,7 +127,8 @@ def draw_prediction(
     box,
     path: str | Path,
     title: str = "",
-    others: list[tuple[np.ndarray, tuple]] | None = None,
+    others: list[tuple] | None = None,
+    angle: float = 0.0,
 ) -> Path:
     """Write the picture of one prediction as a PNG of :func:`picture_size` pixels.
 
@@ -112,11 +139,14 @@ def draw_prediction(
         box: (x0, y0, x1, y1) the crop the model saw, pixels of ``image``.
         path: the PNG to write.
         title: a line shown above the image panel (e.g. the file name).
-        others: more hands of the same image as (joints2d, box): drawn on the
-            image; the 3D panels show the first hand.
+        others: more hands of the same image as (joints2d, box) or
+            (joints2d, box, angle): drawn on the image; the 3D panels show the first hand.
+        angle: radians, the crop square turned clockwise on screen (a rotated
+            detection, ``Prediction.angle``); drawn turned.
     """
     path = Path(path)
-    prediction_figure(image, joints2d, joints3d, box, title, others).savefig(path, dpi=DPI, format="png")
+    figure = prediction_figure(image, joints2d, joints3d, box, title, others, angle)
+    figure.savefig(path, dpi=DPI, format="png")
     return path
 
 
@@ -138,7 +168,13 @@ def _finger_legend(ax) -> None:
 
 
 def prediction_figure(
-    image: Image.Image, joints2d: np.ndarray, joints3d: np.ndarray, box, title: str = "", others=None
+    image: Image.Image,
+    joints2d: np.ndarray,
+    joints3d: np.ndarray,
+    box,
+    title: str = "",
+    others=None,
+    angle: float = 0.0,
 ):
     """The figure :func:`draw_prediction` writes (a matplotlib Figure on an Agg canvas)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -150,8 +186,8 @@ def prediction_figure(
     FigureCanvasAgg(fig)
     margin = 30 / height  # room for the titles
     ax2d = fig.add_axes((0.0, 0.0, overlay / width, 1.0 - margin))
-    hands = [(np.asarray(joints2d, dtype=np.float64), box)]
-    hands += [(np.asarray(uv, dtype=np.float64), b) for uv, b in (others or [])]
+    hands = [(np.asarray(joints2d, dtype=np.float64), box, angle)]
+    hands += [(np.asarray(uv, dtype=np.float64), *rest) for uv, *rest in (others or [])]
     _draw_2d(ax2d, image, hands, (overlay, PANEL))
     if title:
         ax2d.set_title(title, fontsize=8)

@@ -75,12 +75,16 @@ class Crop:
             the crop is filled with ``fill``.
         image_size: (width, height) of the original upright image in pixels.
         source: the file path, or ``None`` for a PIL image or an array.
+        angle: radians; the square ``box`` was turned clockwise on screen about
+            its centre by this angle before it was cut (0: axis-aligned, see
+            :func:`handzoo.geometry.rotated_crop_affine`).
     """
 
     pixels: np.ndarray
     box: Box
     image_size: tuple[int, int]
     source: str | None = None
+    angle: float = 0.0
 
 
 def find_images(inputs: Sequence[str | Path]) -> list[Path]:
@@ -249,6 +253,84 @@ def _crop_resize(image: Image.Image, box: Box, size: int, fill: tuple[int, int, 
     return canvas.resize((size, size), Image.Resampling.BILINEAR, box=local, reducing_gap=3.0)
 
 
+def _rotated_crop_resize(
+    image: Image.Image, box: Box, angle: float, size: int, fill: tuple[int, int, int]
+) -> Image.Image:
+    """The square ``box`` turned clockwise on screen by ``angle`` about its centre, as size×size pixels.
+
+    The map is :func:`handzoo.geometry.rotated_crop_affine`. Antialiased like
+    :func:`_crop_resize` (Pillow's resize with ``reducing_gap=3``): the image
+    under the square is first averaged over r×r blocks when the square is
+    more than 3·r·size pixels wide, then the turned square is sampled
+    bilinearly on an n×n grid, n ≥ its side in those pixels (no detail is
+    skipped), with a border of a few pixels, and resized to ``size`` by the
+    same antialiased resize, whose filter reaches into that border as it
+    reaches past a box's edges in the image. A square smaller than ``size`` is
+    sampled at ``size`` directly.
+
+    Outside the image: the sampling sees ``fill`` beyond the image's edges
+    (bilinear across an edge blends the two); in the border, points outside
+    the image carry no weight in the resize (premultiplied alpha), as the
+    image's own edges do for an axis-aligned box.
+    """
+    import cv2
+
+    from handzoo.geometry import rotated_crop_affine
+
+    x0, y0, x1, y1 = box
+    extent = max(x1 - x0, y1 - y0)  # the square's side in image pixels
+    r = max(int(extent / size / 3.0), 1)  # Pillow's reducing_gap=3: average r×r blocks first
+    n = max(size, math.ceil(extent / r - 1e-6))
+    pad = 0 if n == size else math.ceil(n / size) + 2  # covers the resize filter's reach
+    side = n + 2 * pad
+    grid = rotated_crop_affine(box, angle, n)
+    grid[:2, 2] += pad
+    to_image = np.linalg.inv(grid)  # grid pixels -> image pixels, continuous coordinates
+    # Only the part of the image under the grid is read: its bounding box and a block more, on r's grid.
+    corners = np.array([[0, 0, 1], [side, 0, 1], [0, side, 1], [side, side, 1]], dtype=np.float64)
+    under = corners @ to_image[:2].T
+    w, h = image.size
+    left = max((math.floor(under[:, 0].min()) // r - 1) * r, 0)
+    top = max((math.floor(under[:, 1].min()) // r - 1) * r, 0)
+    right, bottom = min(math.ceil(under[:, 0].max()) + r, w), min(math.ceil(under[:, 1].max()) + r, h)
+    if right > left and bottom > top:
+        part = image.crop((left, top, right, bottom))
+        if r > 1:
+            part = part.reduce(r)
+        opaque = np.full((part.size[1], part.size[0], 4), 255, dtype=np.uint8)  # alpha 255: the image
+        opaque[..., :3] = np.asarray(part)
+        # Part pixels are image pixels shifted by the part's corner and divided by r; OpenCV puts
+        # pixel centres at integers: half a pixel on both sides.
+        to_part = np.diag([1.0 / r, 1.0 / r, 1.0])
+        to_part[:2, 2] = (-left / r - 0.5, -top / r - 0.5)
+        to_part = to_part @ to_image @ np.array([[1.0, 0.0, 0.5], [0.0, 1.0, 0.5], [0.0, 0.0, 1.0]])
+        # Outside the part: (0, 0, 0, 0), so colours come out premultiplied by the alpha of the image.
+        rgba = cv2.warpAffine(
+            opaque,
+            to_part[:2],
+            (side, side),
+            flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+            borderMode=cv2.BORDER_CONSTANT,
+            borderValue=(0, 0, 0, 0),
+        )
+    else:
+        rgba = np.zeros((side, side, 4), dtype=np.uint8)
+    # Inside the square, what is not the image is fill: composite the premultiplied colours over it.
+    inner = rgba[pad : pad + n, pad : pad + n]
+    alpha = inner[..., 3:].astype(np.float32)
+    if (alpha < 255).any():
+        over = inner[..., :3] + (255.0 - alpha) / 255.0 * np.asarray(fill, dtype=np.float32)
+        inner[..., :3] = np.clip(np.round(over), 0, 255).astype(np.uint8)
+        inner[..., 3] = 255
+    if n == size:
+        return Image.fromarray(np.ascontiguousarray(inner[..., :3]), "RGB")
+    # The border's colours are premultiplied: resized as RGBa, points outside the image carry no weight.
+    out = Image.fromarray(rgba, "RGBa").resize(
+        (size, size), Image.Resampling.BILINEAR, box=(pad, pad, pad + n, pad + n), reducing_gap=3.0
+    )
+    return out.convert("RGBA").convert("RGB")
+
+
 def _open(source: ImageInput, index: int) -> tuple[Image.Image, str | None, bool]:
     """(image, source name or None, whether it is a file whose EXIF orientation applies)."""
     if isinstance(source, (str, Path)):
@@ -276,6 +358,7 @@ def load_crop(
     crop: str = "center",
     fill: tuple[int, int, int] = (0, 0, 0),
     index: int = 0,
+    angle: float = 0.0,
 ) -> Crop:
     """Read one image and cut the square the model sees.
 
@@ -289,9 +372,13 @@ def load_crop(
             (the whole image, padded to a square); used when ``box`` is None.
         fill: RGB colour of crop areas outside the image.
         index: position of ``source`` in a batch (named in errors).
+        angle: radians; turn the square clockwise on screen about its centre
+            by this angle (a rotated detection, see
+            :class:`handzoo.inference.detection.Detection`); 0 cuts it
+            axis-aligned. A turned crop is cut from the whole decoded image.
 
     Returns:
-        :class:`Crop` with the (S,S,3) uint8 pixels and the box actually used.
+        :class:`Crop` with the (S,S,3) uint8 pixels, the box actually used and the angle.
 
     Raises:
         UnreadableImageError: the file cannot be opened or decoded.
@@ -306,27 +393,37 @@ def load_crop(
             raise UnreadableImageError(name or f"images[{index}]", "image has no pixels")
         used = square_box(check_box(box, f"box of images[{index}]")) if box is not None else None
         used = used or crop_box(upright_size, crop)
-        raw = _raw_box(used, orientation, raw_size)
-        scale = 1.0
-        if is_file and image.format == "JPEG":
-            # Ask libjpeg for the smallest DCT scale that keeps the crop at least S pixels wide.
-            side = raw[2] - raw[0]
-            wanted = (math.ceil(raw_size[0] * size / side), math.ceil(raw_size[1] * size / side))
-            drafted = image.draft("RGB", wanted)
-            if drafted is not None:
-                scale = raw_size[0] / drafted[1][2]
-        image.load()
-        rgb = to_rgb(image)
-        out = _crop_resize(rgb, tuple(v / scale for v in raw), size, fill)  # type: ignore[arg-type]
-        if orientation != 1:
-            out = out.transpose(_UPRIGHT[orientation])
+        if not math.isfinite(angle):
+            raise UsageError(f"angle of images[{index}]: expected a finite number of radians, got {angle}")
+        if angle != 0.0:
+            image.load()
+            rgb = to_rgb(image)
+            if orientation != 1:
+                rgb = rgb.transpose(_UPRIGHT[orientation])
+            out = _rotated_crop_resize(rgb, used, angle, size, fill)
+        else:
+            raw = _raw_box(used, orientation, raw_size)
+            scale = 1.0
+            if is_file and image.format == "JPEG":
+                # Ask libjpeg for the smallest DCT scale that keeps the crop at least S pixels wide.
+                side = raw[2] - raw[0]
+                wanted = (math.ceil(raw_size[0] * size / side), math.ceil(raw_size[1] * size / side))
+                drafted = image.draft("RGB", wanted)
+                if drafted is not None:
+                    scale = raw_size[0] / drafted[1][2]
+            image.load()
+            rgb = to_rgb(image)
+            out = _crop_resize(rgb, tuple(v / scale for v in raw), size, fill)  # type: ignore[arg-type]
+            if orientation != 1:
+                out = out.transpose(_UPRIGHT[orientation])
         pixels = np.asarray(out, dtype=np.uint8)
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise UnreadableImageError(name or f"images[{index}]", f"cannot decode the image ({exc})") from None
     finally:
         if is_file:
             image.close()
-    return Crop(pixels=pixels, box=used, image_size=(int(upright_size[0]), int(upright_size[1])), source=name)
+    size_wh = (int(upright_size[0]), int(upright_size[1]))
+    return Crop(pixels=pixels, box=used, image_size=size_wh, source=name, angle=float(angle))
 
 
 def load_upright(source: ImageInput, index: int = 0) -> Image.Image:

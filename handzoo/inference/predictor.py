@@ -16,7 +16,7 @@ from handzoo import joints
 from handzoo._version import __version__
 from handzoo.device import resolve_device
 from handzoo.errors import UsageError
-from handzoo.geometry import crop_resize_K
+from handzoo.geometry import crop_resize_K, rotated_crop_K
 from handzoo.inference.camera import (
     DEFAULT_FOV_DEG,
     DEFAULT_ROOT_DEPTH,
@@ -54,7 +54,8 @@ class Prediction:
             ``project(joints3d + translation, K)``, an approximation (see
             :mod:`handzoo.inference.camera`).
         K: (3,3) float64 intrinsics used, pixels of the original image.
-        box: (x0, y0, x1, y1) the square crop the model saw, original pixels.
+        box: (x0, y0, x1, y1) the square crop the model saw, original pixels
+            (before it was turned by ``angle``).
         translation: (3,) metres where the wrist was placed for ``joints2d``.
         image_size: (width, height) of the original image in pixels.
         source: the image's file path, or ``None``.
@@ -63,6 +64,9 @@ class Prediction:
         hand: ``"right"`` or ``"left"`` (a left hand was mirrored for the model and
             its prediction mirrored back: all fields are in the image's own frame).
         score: the detector's confidence (``None`` without a detector).
+        angle: radians; the crop was ``box`` turned clockwise on screen about
+            its centre by this angle (a rotated detection), 0 for an
+            axis-aligned crop. The outputs are in the image's frame all the same.
 
     Fields are also readable as ``prediction["joints3d"]``.
     """
@@ -78,6 +82,7 @@ class Prediction:
     K_source: str = "default"
     hand: str = "right"
     score: float | None = None
+    angle: float = 0.0
 
     def __getitem__(self, key: str) -> Any:
         if key not in self.__dataclass_fields__:
@@ -108,6 +113,8 @@ class Prediction:
                 "root_mm": "millimetres, camera frame: where the wrist was placed to compute joints2d",
                 "joints2d": "pixels of the original image, pixel (0,0) covers [0,1)x[0,1)",
                 "K": "pixels of the original image",
+                "angle": "radians: the crop is box turned clockwise on screen (x right, y down) about "
+                "its centre",
             },
             "joints3d_mm": np.round(self.joints3d.astype(np.float64) * 1000.0, 4).tolist(),
             "root_mm": np.round(self.translation * 1000.0, 4).tolist(),
@@ -116,6 +123,7 @@ class Prediction:
             "K": self.K.tolist(),
             "K_source": self.K_source,
             "box": [float(v) for v in self.box],
+            "angle": float(self.angle),
             "hand": self.hand,
             "score": self.score,
             "note": TWO_D_NOTE,
@@ -158,7 +166,8 @@ class Predictor:
         hand.joints2d   # (21,2) pixels of hand.jpg (an approximation, see below)
 
     Each image is read (any size; RGBA, grayscale, 16-bit, palette), cut to a
-    square (the largest centred square, or a given box), resized to the
+    square (the largest centred square, a given box, or a detected hand's
+    square, turned upright when the detection has an angle), resized to the
     model's input size S with antialiasing, normalised with the model's
     ``preprocessing`` mean/std and run through the model under
     ``torch.inference_mode``.
@@ -186,7 +195,10 @@ class Predictor:
         hand: ``right``, ``left`` (mirror for the model, mirror the prediction
             back) or ``auto`` (the detector's handedness; right without one).
         max_hands: at most this many hands per image (the detector's best).
-        margin: a detected hand's crop is its box made square and grown by this factor.
+        margin: a detected hand's crop is its box made square and grown by this
+            factor; ``None`` takes the detector's ``crop_margin`` (a detector
+            whose boxes already frame the whole hand says 1.0), else
+            :data:`~handzoo.inference.detection.DEFAULT_MARGIN`.
         decode: where JPEG files are decoded and cropped: ``cpu`` (Pillow),
             ``device`` (``torchvision.io.decode_jpeg`` on the model's device,
             :mod:`handzoo.inference.device_decode`; other files still use the
@@ -211,7 +223,7 @@ class Predictor:
         detector: Any = None,
         hand: str = "auto",
         max_hands: int | None = None,
-        margin: float = DEFAULT_MARGIN,
+        margin: float | None = None,
     ) -> None:
         if batch_size < 1:
             raise UsageError(f"batch_size must be at least 1, got {batch_size}")
@@ -242,10 +254,12 @@ class Predictor:
         resolve_hand(hand, None)  # validates it
         if max_hands is not None and max_hands < 1:
             raise UsageError(f"max_hands must be at least 1, got {max_hands}")
-        if not margin >= 1.0:
+        self.detector, self.detector_name = build_detector(detector) if detector is not None else (None, None)
+        if margin is None:
+            margin = getattr(self.detector, "crop_margin", DEFAULT_MARGIN)
+        if not float(margin) >= 1.0:
             raise UsageError(f"margin must be at least 1 (the box itself), got {margin}")
         self.hand, self.max_hands, self.margin = hand, max_hands, float(margin)
-        self.detector, self.detector_name = build_detector(detector) if detector is not None else (None, None)
 
     def close(self) -> None:
         """Stop the decoding threads (a later call starts them again)."""
@@ -478,7 +492,12 @@ class Predictor:
             crops = []
             for det in found:
                 crop = load_crop(
-                    upright, self.size, box=hand_box(det.box, self.margin), fill=self.fill, index=i
+                    upright,
+                    self.size,
+                    box=hand_box(det.box, self.margin),
+                    fill=self.fill,
+                    index=i,
+                    angle=det.angle,
                 )
                 crop.source = name
                 crops.append(crop)
@@ -497,8 +516,20 @@ class Predictor:
         hand, with the mirrored crop's camera ``F·K·diag(-1,1,1)``; its
         joints, vertices and root come back with x negated and its 2D joints
         with u -> S - u, exactly undoing the mirror.
+
+        A turned crop (``crop.angle != 0``, a rotated detection) is the picture
+        of the image's camera turned about its optical axis
+        (:func:`handzoo.geometry.rotated_crop_K`): with ``A`` (3,3) the pixel
+        map image -> crop, ``A·K = K_crop·Rz``, ``K_crop`` (3,3) upper-triangular
+        and ``Rz`` (3,3) a rotation about z (``rotation_z(-angle)`` for square
+        pixels). The model gets ``K_crop`` and predicts in the crop's camera
+        frame; its root-relative joints3d (21,3) and vertices (778,3) metres
+        and its root (3,) come back as ``Rzᵀ·X`` (rows: ``x @ Rz``), its 2D
+        joints (21,2) pixels as ``A⁻¹·q``. A left hand is mirrored inside the
+        upright crop, so the mirror is undone first, then the turn.
         """
         left = np.array([h == "left" for h in hands])
+        turned = np.array([c.angle != 0.0 for c in crops])
         x = self.normalise([c.pixels for c in crops])
         if left.any():
             flip = torch.as_tensor(left, device=self.device)
@@ -509,6 +540,10 @@ class Predictor:
         )
         # The crop's own camera: image-space heads lift their 2D joints to 3D with it.
         K_crop = np.stack([crop_resize_K(k, tuple(b), self.size) for k, b in zip(K, boxes, strict=True)])
+        # A turned crop: its camera, the rotation Rz from the image's camera frame and the pixel map A.
+        Rz, A = np.tile(np.eye(3), (len(crops), 1, 1)), np.tile(np.eye(3), (len(crops), 1, 1))
+        for b in np.flatnonzero(turned):
+            K_crop[b], Rz[b], A[b] = rotated_crop_K(K[b], tuple(boxes[b]), crops[b].angle, self.size)
         mirror_px = np.array([[-1.0, 0.0, self.size], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
         K_crop[left] = mirror_px @ K_crop[left] @ np.diag([-1.0, 1.0, 1.0])
         with torch.inference_mode():
@@ -521,6 +556,10 @@ class Predictor:
         vertices = out.vertices.float().cpu().numpy() if getattr(out, "vertices", None) is not None else None
         if vertices is not None:
             vertices[..., 0] *= sign
+        for b in np.flatnonzero(turned):  # from the turned crop's camera frame to the image's
+            joints3d[b] = (joints3d[b].astype(np.float64) @ Rz[b]).astype(joints3d.dtype)
+            if vertices is not None:
+                vertices[b] = (vertices[b].astype(np.float64) @ Rz[b]).astype(vertices.dtype)
         root = (out.extras or {}).get("root")
         if out.joints2d is not None and root is not None:
             # The head's own 2D joints and the wrist it placed, back in the original image's pixels.
@@ -531,7 +570,13 @@ class Predictor:
             uv += boxes[:, None, :2]
             t = root.float().cpu().numpy().astype(np.float64)
             t[:, 0] *= sign[:, 0]
+            for b in np.flatnonzero(turned):
+                back = np.linalg.inv(A[b])
+                uv[b] = crop_uv[b] @ back[:2, :2].T + back[:2, 2]
+                t[b] = t[b] @ Rz[b]
         else:
+            # joints3d are in the images' frames already: the wrist goes on the ray through the
+            # crop's centre, which turning the crop about it does not move.
             t = place_hand(joints3d, K, boxes, self.root_depth)
             uv = project_placed(joints3d, t, K)
         return [
@@ -546,6 +591,7 @@ class Predictor:
                 vertices=None if vertices is None else vertices[b],
                 K_source="default" if Ks[b] is None else "given",
                 hand=hands[b],
+                angle=crops[b].angle,
             )
             for b in range(len(crops))
         ]
