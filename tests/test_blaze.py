@@ -218,3 +218,76 @@ def test_which_weights_predict_uses_when_none_are_named():
         weights_source("resnet18", None, False)
     with pytest.raises(UsageError, match="did you mean"):
         weights_source("mediapipe-hand-ful", None, False)
+
+
+# --- fine-tuning --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def pulled(mediapipe_home, mediapipe_tflite, monkeypatch) -> Path:
+    """HANDZOO_HOME holding the verified MediaPipe files; returns the converted mediapipe-hand-full weights."""
+    from handzoo.zoo.hub import pull
+
+    monkeypatch.setenv("HANDZOO_HOME", str(mediapipe_home))
+    return pull("mediapipe-hand-full")[1]
+
+
+def test_the_cpu_plan_keeps_the_networks_own_input_size_and_a_fine_tuning_rate(monkeypatch):
+    from handzoo.runner.plan import resolve_config
+
+    cfg, summary = resolve_config("mediapipe-hand-full", {"run.device": "cpu"}, [])
+    assert cfg.data.image_size == 224 and cfg.optim.lr == pytest.approx(3e-5) and cfg.data.augment == []
+    assert cfg.run.time_budget_min == 12.0 and "this model's recipe" in summary
+    other, _ = resolve_config("resnet18", {"run.device": "cpu"}, [])
+    assert other.data.image_size == 64  # other models keep the generic plan
+
+
+def test_a_new_head_trains_on_the_pretrained_trunk(pulled):
+    from handzoo.builder import init_from
+    from handzoo.weights import read_tensors
+
+    model = handzoo.create_model("mediapipe-hand-full", head="integral", feature_stride=16)
+    label, left = init_from(model, "mediapipe-hand-full", head_swap=True)
+    assert label == "mediapipe-hand-full:mediapipe-0.10.21"
+    source = read_tensors(pulled)
+    own = model.state_dict()
+    trunk = [k for k in own if k.startswith("backbone.")]
+    assert trunk and all(torch.equal(own[k], source[k]) for k in trunk)
+    assert any(k.startswith("backbone.stage4.") for k in left)  # the unused end of the trunk is left out
+    assert any(k.startswith("head.") for k in left)
+
+
+def test_handzoo_run_fine_tunes_mediapipe(tmp_path, pulled, capsys):
+    from handzoo.cli import main
+    from handzoo.data.synthetic.generator import generate_freihand
+    from handzoo.weights import read_tensors
+
+    generate_freihand(tmp_path / "synth", num=12, num_eval=2, seed=0, progress=False)
+    args = ["run", "mediapipe-hand-full", "--init", "mediapipe-hand-full", "--data", "freihand"]
+    args += ["--data-root", str(tmp_path / "synth"), "--max-steps", "2", "--batch-size", "2"]
+    args += ["--image-size", "96", "--workers", "0", "--device", "cpu", "--out", str(tmp_path / "run")]
+    with pytest.raises(SystemExit) as stop:
+        main(args)
+    assert stop.value.code == 0, capsys.readouterr().err[-2000:]
+    assert "initialised from mediapipe-hand-full:mediapipe-0.10.21" in capsys.readouterr().out
+    start, end = read_tensors(pulled), read_tensors(tmp_path / "run" / "model.safetensors")
+    moved = max(float((end[k] - start[k]).abs().max()) for k in start)
+    assert 0.0 < moved < 0.01  # two Adam steps at 3e-5 move the weights, a little
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "torchscript"])
+def test_the_exported_model_equals_the_tflite_runtime(tmp_path, pulled, mediapipe_tflite, fmt):
+    """``handzoo export`` of mediapipe-hand-full, run by onnxruntime / torch.jit, against the TFLite runtime."""
+    from handzoo.export_formats import export_model, run_exported
+
+    if fmt == "onnx":
+        pytest.importorskip("onnxruntime")
+    model = handzoo.create_model("mediapipe-hand-full", pretrained=True)
+    path = tmp_path / ("model.onnx" if fmt == "onnx" else "model.pt")
+    export_model(model, path, fmt)  # verify=True: the file equals PyTorch on batches of 1 and 3
+    nhwc = _hand_images(2)
+    joints3d = run_exported(path, np.ascontiguousarray(nhwc.transpose(0, 3, 1, 2)))[0]
+    world = _run_runtime(_runtime(mediapipe_tflite["hand_landmark_full"]), nhwc)["Identity_3"].reshape(
+        2, 21, 3
+    )
+    np.testing.assert_allclose(joints3d, world - world[:, :1], atol=1e-5)

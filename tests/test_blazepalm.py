@@ -299,3 +299,18 @@ def test_the_detector_is_registered(mediapipe_home, mediapipe_tflite, monkeypatc
     assert found.detect(np.zeros((64, 48, 3), np.uint8)) == []
     with pytest.raises(UsageError, match="uint8"):
         found.detect(np.zeros((64, 48), np.uint8))
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")  # the legacy exporter on Slice constant folding
+def test_blazepalm_exports_to_onnx_equal_to_the_runtime(tmp_path, palm_pair):
+    ort = pytest.importorskip("onnxruntime")
+    variant, module, runtime = palm_pair
+    path = tmp_path / "blazepalm.onnx"
+    example = torch.rand(1, 3, 192, 192)
+    torch.onnx.export(module, (example,), str(path), input_names=["images"], dynamo=False)
+    image = _hand(1)["image"].astype(np.float32) / 255.0
+    found = ort.InferenceSession(str(path)).run(None, {"images": image.transpose(2, 0, 1)[None]})
+    expected = _run_runtime(runtime, image)
+    for name, value in zip(OUTPUTS, found, strict=True):
+        scale = float(np.abs(expected[name]).max())
+        assert float(np.abs(value - expected[name]).max()) / scale < TOLERANCE, (variant, name)

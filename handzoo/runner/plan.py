@@ -54,6 +54,17 @@ def default_plan(device: str) -> tuple[dict[str, Any], str]:
     )
 
 
+def recipe_plan(model: str, kind: str) -> dict[str, Any]:
+    """The model's recipe's overrides of the embedded default plan on ``kind`` ('cpu'/'cuda'); {} if none."""
+    from handzoo.zoo import find_architecture, load_zoo
+
+    zoo = load_zoo()
+    arch = find_architecture(model, zoo)
+    if arch is None or arch.recipe is None:
+        return {}
+    return dict(zoo.recipes[arch.recipe].plans.get(kind, {}))
+
+
 def zoo_recipe(model: str) -> dict[str, Any]:
     """Dotted overrides from the model's zoo.yaml entry (its options and recipe); {} if none."""
     from handzoo.zoo import find_architecture, load_zoo
@@ -95,7 +106,12 @@ def resolve_config(
     if data_name == "synthetic" and not sized and not base:
         from handzoo.device import wants_cuda
 
-        plan, summary = default_plan("cuda" if wants_cuda(user.get("run.device", cfg.run.device)) else "cpu")
+        kind = "cuda" if wants_cuda(user.get("run.device", cfg.run.device)) else "cpu"
+        plan, summary = default_plan(kind)
+        own = recipe_plan(model, kind)
+        if own:
+            plan.update(own)
+            summary += "; this model's recipe: " + ", ".join(f"{k}={v}" for k, v in own.items())
         # The zoo recipes are sized for FreiHAND; the embedded default has its own plan.
         cfg = cfg.with_overrides({"run.epochs": None, "run.max_steps": None, **plan})
     if "run.time_budget_min" in user and not any(k in user for k in ("run.epochs", "run.max_steps")):

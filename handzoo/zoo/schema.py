@@ -51,12 +51,27 @@ class Reference(_Strict):
 
 
 class Recipe(_Strict):
-    """Overrides of :class:`handzoo.config.RunConfig` sections."""
+    """Overrides of :class:`handzoo.config.RunConfig` sections.
+
+    ``plans``: per device kind (``cpu``, ``cuda``), dotted overrides of the
+    embedded default's plan (:func:`handzoo.runner.plan.default_plan`) for this
+    model, e.g. a pretrained network that must keep its own input size and a
+    fine-tuning learning rate: ``{cpu: {data.image_size: 224, optim.lr: 3.0e-5}}``.
+    """
 
     description: str = ""
     data: dict[str, Any] = Field(default_factory=dict)
     optim: dict[str, Any] = Field(default_factory=dict)
     run: dict[str, Any] = Field(default_factory=dict)
+    plans: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    @field_validator("plans")
+    @classmethod
+    def _plans(cls, v: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        unknown = sorted(set(v) - {"cpu", "cuda"})
+        if unknown:
+            raise ValueError(f"plans: unknown device kind(s) {unknown}; use cpu or cuda")
+        return v
 
     def overrides(self) -> dict[str, Any]:
         """Dotted keys for :meth:`RunConfig.with_overrides`."""
