@@ -225,7 +225,7 @@ def test_which_weights_predict_uses_when_none_are_named():
 
 @pytest.fixture
 def pulled(mediapipe_home, mediapipe_tflite, monkeypatch) -> Path:
-    """HANDZOO_HOME holding the verified MediaPipe files; returns the converted mediapipe-hand-full weights."""
+    """HANDZOO_HOME with the verified MediaPipe files; returns the converted mediapipe-hand-full weights."""
     from handzoo.zoo.hub import pull
 
     monkeypatch.setenv("HANDZOO_HOME", str(mediapipe_home))
@@ -277,7 +277,7 @@ def test_handzoo_run_fine_tunes_mediapipe(tmp_path, pulled, capsys):
 
 @pytest.mark.parametrize("fmt", ["onnx", "torchscript"])
 def test_the_exported_model_equals_the_tflite_runtime(tmp_path, pulled, mediapipe_tflite, fmt):
-    """``handzoo export`` of mediapipe-hand-full, run by onnxruntime / torch.jit, against the TFLite runtime."""
+    """``handzoo export`` of mediapipe-hand-full, run by onnxruntime / torch.jit, against TFLite."""
     from handzoo.export_formats import export_model, run_exported
 
     if fmt == "onnx":
