@@ -73,6 +73,7 @@ def workdir(tmp_path_factory) -> tuple[Path, dict[str, str]]:
     rng = np.random.default_rng(0)
     for i in range(2):
         Image.fromarray(rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)).save(work / "photos" / f"{i}.jpg")
+    (work / "photo.jpg").write_bytes((work / "photos" / "0.jpg").read_bytes())  # `handzoo predict photo.jpg`
     (work / "zoo.yaml").write_text((ROOT / "zoo.yaml").read_text())
     for model in ("resnet18", "resnet101"):  # the main job, shortened
         done = subprocess.run(

@@ -12,9 +12,14 @@ from handzoo.inference.defaults import DEFAULT_ROOT_DEPTH
 def eval_command(
     model: str | None = typer.Argument(None, help="Model name (default: the one recorded in --weights)."),
     weights: str | None = typer.Option(None, "--weights", help="model.safetensors to evaluate."),
+    pretrained: bool = typer.Option(
+        False, "--pretrained", help="Evaluate the catalogue's published weights of MODEL (`handzoo zoo`)."
+    ),
     data: str = typer.Option("freihand", "--data", help="Dataset name."),
-    data_root: str | None = typer.Option(None, "--data-root", help="Dataset folder (FreiHAND layout)."),
-    split: str = typer.Option("eval", "--split", help="eval, val or train."),
+    data_root: str | None = typer.Option(
+        None, "--data-root", help="Dataset folder (FreiHAND layout; the authors' layout for ge-realworld)."
+    ),
+    split: str = typer.Option("eval", "--split", help="eval, val or train (ge-realworld: eval or test)."),
     batch_size: int = typer.Option(64, "--batch-size", min=1),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
     workers: int = typer.Option(2, "--workers", min=0),
@@ -37,7 +42,13 @@ def eval_command(
         False, "--amp", help="Score at a run's precision on this device (bf16 where native), not float32."
     ),
 ) -> None:
-    """Metrics of a model on a split (PA-MPJPE, MPJPE, AUC; mesh metrics with vertices) or of a submission."""
+    """Metrics of a model on a split (PA-MPJPE, MPJPE, AUC; mesh metrics with vertices) or of a submission.
+
+    On a set without training labels (ge-realworld) metrics.json also holds the
+    constant pose's PA-MPJPE (``baseline_pa_mpjpe_mm``, the Procrustes mean of the
+    synthetic set's training labels, named in ``baseline_from``) and the model's
+    ratio to it (``vs_baseline``).
+    """
     import json as _json
     from pathlib import Path
 
@@ -54,8 +65,12 @@ def eval_command(
         return
     if weights is None and model is None:
         raise UsageError("give a MODEL and/or --weights FILE (or --submission FILE)")
-    if split not in ("train", "val", "eval"):
-        raise UsageError(f"--split must be train, val or eval, got {split!r}")
+    if weights is not None and pretrained:
+        raise UsageError("pass either --weights FILE or --pretrained, not both")
+    if pretrained and model is None:
+        raise UsageError("--pretrained needs a MODEL name")
+    if split not in ("train", "val", "eval", "test"):
+        raise UsageError(f"--split must be train, val, eval or test, got {split!r}")
     import torch
 
     import handzoo
@@ -63,7 +78,7 @@ def eval_command(
     from handzoo.evaluation import detection_report, per_joint_table, predict, report, score
 
     dev = resolve_device(device)
-    net = handzoo.create_model(model, weights=weights)
+    net = handzoo.create_model(model, pretrained=pretrained, weights=weights)
     net = net.to(dev).eval()
     kwargs = {
         "split": split,
@@ -113,6 +128,7 @@ def eval_command(
         return
     metrics = {**report(score(rows, dev)), **detection_report(rows)}
     metrics["num_samples"] = int(rows["gt"].shape[0])
+    metrics.update(_borrowed_baseline(data, dataset, kwargs["image_size"], rows["gt"], metrics))
     _print_metrics(console, f"{getattr(net, 'handzoo_name', model)} on {data}/{split}", metrics)
     if per_joint:
         from rich.table import Table
@@ -130,6 +146,27 @@ def eval_command(
         target = target.with_name(f"metrics_{data}_{split}.json")
     target.write_text(_json.dumps(metrics, indent=2) + "\n")
     console.print(f"wrote {target}")
+
+
+def _borrowed_baseline(data: str, dataset, image_size: int, gt, metrics: dict) -> dict:
+    """For a set without training labels: the constant pose's PA-MPJPE (mm), the ratio to it and its source.
+
+    The constant is the Procrustes mean of the training labels of the dataset
+    that ``dataset.baseline_data`` names (the synthetic set for ge-realworld),
+    as :func:`handzoo.runner.baseline.constant_baseline` computes it; {} for
+    other datasets (a run's metrics.json already holds its own baseline).
+    """
+    from handzoo.runner.baseline import baseline_source, constant_baseline, constant_pose_errors
+
+    if baseline_source(data, dataset)[0] == data:
+        return {}
+    shape, source = constant_baseline(data, dataset, None, image_size)
+    base = float(constant_pose_errors(shape, gt).mean()) * 1000.0
+    return {
+        "baseline_pa_mpjpe_mm": base,
+        "vs_baseline": metrics["pa_mpjpe_mm"] / base,
+        "baseline_from": f"{source}/train ({data} has no training labels)",
+    }
 
 
 def _dataset_scale(dataset):

@@ -83,6 +83,9 @@ class Leaderboard:
     baseline_ci95_mm: float | None = None
     baseline_note: str = ""
     references: list[Reference] = field(default_factory=list)
+    # the dataset whose training labels give the constant when it is not this one (an evaluation-only
+    # set such as ge-realworld takes the synthetic set's); "" for the dataset's own training labels
+    baseline_from: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -296,7 +299,7 @@ def run_leaderboard(
         rows=rows,
         references=reported_references(data, split),
     )
-    _add_baseline(board, gt_first, data, data_root, int(size or 0))
+    _add_baseline(board, gt_first, data, data_root, int(size or 0), dataset)
     return board
 
 
@@ -309,28 +312,32 @@ def ci95_mm(errors_m: torch.Tensor) -> float | None:
 
 
 def _add_baseline(
-    board: Leaderboard, gt: torch.Tensor | None, data: str, root: str | None, size: int
+    board: Leaderboard, gt: torch.Tensor | None, data: str, root: str | None, size: int, dataset: Any = None
 ) -> None:
     """The constant pose's PA-MPJPE on the board's samples, and each row's ratio to it.
 
     The constant is the Procrustes mean of the dataset's *training* labels
-    (:mod:`handzoo.runner.baseline`), as in every run's ``baseline_pa_mpjpe_mm``.
+    (:mod:`handzoo.runner.baseline`), as in every run's ``baseline_pa_mpjpe_mm``;
+    a set without training labels (``dataset.baseline_data``, e.g. ge-realworld)
+    uses the synthetic set's training labels, never its own.
     """
-    import handzoo
     from handzoo.errors import HandzooError
-    from handzoo.runner.baseline import constant_pose_errors, procrustes_mean, training_labels
+    from handzoo.runner.baseline import baseline_source, constant_baseline, constant_pose_errors
 
     if gt is None:
         return
-    kwargs: dict[str, Any] = {"split": "train", "image_size": size or 64, "augment": []}
-    if root is not None:
-        kwargs["root"] = root
     try:
-        labels = training_labels(handzoo.create_dataset(data, **kwargs))
+        shape, source = constant_baseline(data, dataset, root, size)
     except (HandzooError, OSError, ValueError, TypeError) as exc:
-        board.baseline_note = f"no constant baseline: cannot read the training labels of {data!r} ({exc})"
+        name = baseline_source(data, dataset)[0]
+        board.baseline_note = f"no constant baseline: cannot read the training labels of {name!r} ({exc})"
         return
-    shape = procrustes_mean(torch.as_tensor(labels, dtype=torch.float64))
+    if source:
+        board.baseline_from = source
+        board.baseline_note = (
+            f"constant pose: the Procrustes mean of the {source} set's training labels ({data} has no "
+            "training split; its own labels only score the models)"
+        )
     errors = constant_pose_errors(shape, gt)
     board.baseline_pa_mpjpe_mm = float(errors.mean()) * 1000.0
     board.baseline_ci95_mm = ci95_mm(errors)

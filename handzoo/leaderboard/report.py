@@ -76,7 +76,9 @@ def reference_cells(board: Leaderboard, cols: list[tuple[str, str, str]]) -> lis
         values = {
             "rank": "-",
             "model": "constant pose (baseline)",
-            "weights": "Procrustes mean of the training labels",
+            "weights": f"Procrustes mean of the {board.baseline_from} training labels"
+            if board.baseline_from
+            else "Procrustes mean of the training labels",
             "pa_mpjpe_mm": f"{board.baseline_pa_mpjpe_mm:.2f}",
             "pa_ci95_mm": "-" if board.baseline_ci95_mm is None else f"{board.baseline_ci95_mm:.2f}",
             "vs_baseline": "1.00x",

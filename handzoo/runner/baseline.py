@@ -5,9 +5,16 @@ fit to every sample, so the best constant is the generalised-Procrustes mean
 shape, not the camera-frame mean (which, under random rotations, is a blurred
 pose with about twice the PA error). ``baseline_pa_mpjpe_mm`` in metrics.json is
 the PA-MPJPE of this constant on the validation split.
+
+A set without training labels of its own (the real photos of ``ge-realworld``)
+is compared with the constant of the embedded synthetic set's training labels,
+the one a run on synthetic data computes (:func:`constant_baseline`); the
+labels of the set being scored never build the constant.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 import torch
@@ -60,3 +67,43 @@ def procrustes_mean(joints: torch.Tensor, iterations: int = 30, tol: float = 1e-
             break
         mean = new
     return mean.to(joints.dtype)
+
+
+def baseline_source(data: str, dataset: Any = None) -> tuple[str, dict[str, Any]]:
+    """(dataset name, options) whose ``train`` split gives the constant pose for scoring ``data``.
+
+    ``data`` itself with its own root, unless ``dataset`` (an instance of it)
+    names another in its ``baseline_data`` attribute: an evaluation-only set
+    without training labels (``ge-realworld``) takes the embedded synthetic
+    set's, so its own labels never build the number it is compared against.
+    Returns ``(data, {})`` for the dataset's own training split.
+    """
+    inner = getattr(dataset, "dataset", dataset)  # a torch Subset of it
+    declared = getattr(inner, "baseline_data", None)
+    if declared is None:
+        return data, {}
+    name, options = declared
+    return name, dict(options)
+
+
+def constant_baseline(
+    data: str, dataset: Any = None, root: str | None = None, image_size: int = 64
+) -> tuple[torch.Tensor, str]:
+    """The constant pose for scoring ``data``: ((J,3) float64 Procrustes mean, where its labels came from).
+
+    The labels are the ``train`` split of :func:`baseline_source`'s dataset
+    (``root`` is passed only to ``data`` itself), read as a run reads them
+    (:func:`training_labels`). The second value is ``""`` for ``data``'s own
+    training labels, else the other dataset's name (e.g. ``"synthetic"``).
+
+    Raises:
+        HandzooError, OSError, ValueError, TypeError: when those labels cannot be read.
+    """
+    import handzoo
+
+    name, options = baseline_source(data, dataset)
+    kwargs: dict[str, Any] = {"split": "train", "image_size": image_size or 64, "augment": [], **options}
+    if name == data and root is not None:
+        kwargs["root"] = root
+    labels = training_labels(handzoo.create_dataset(name, **kwargs))
+    return procrustes_mean(torch.as_tensor(labels, dtype=torch.float64)), "" if name == data else name

@@ -1,8 +1,10 @@
 """First-party plugin: the FreiHAND and synthetic datasets and the built-in augmenters.
 
 Registers
-* datasets ``freihand`` (the official layout at ``root``) and ``synthetic``
-  (the embedded generator's FreiHAND-layout folder, built on first use);
+* datasets ``freihand`` (the official layout at ``root``), ``synthetic``
+  (the embedded generator's FreiHAND-layout folder, built on first use) and
+  ``ge-realworld`` (Ge et al.'s real-world test set in the authors' layout;
+  evaluation only);
 * augmenters ``background``, ``rotate``, ``flip``, ``occlude``, ``color``,
   ``scale`` (:mod:`handzoo_data.augmenters`; the contract and the pipeline
   are in :mod:`handzoo.data.augment`).
@@ -119,6 +121,54 @@ def synthetic(
     )
 
 
+def ge_realworld(
+    root: str | Path | None = None,
+    split: str = "eval",
+    image_size: int = 224,
+    augment: str | Sequence[Any] | None = None,
+    augment_cfg: dict[str, dict[str, Any]] | None = None,
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
+    val_fraction: float | None = None,
+    mirror: bool = True,
+    indices: Sequence[int] | None = None,
+    return_raw: bool = False,
+):
+    """Ge et al.'s real-world test set (CVPR 2019) in the authors' layout: evaluation only.
+
+    ``root`` holds params.mat, pose_gt.mat and images/ (or is a parent of
+    ``data/real_world_testset/``); only rows whose image exists are read and
+    ``index`` is the row of the original set. Left hands become right hands
+    (``mirror=False`` keeps them). ``augment``/``augment_cfg`` must be empty and
+    ``val_fraction`` is unused: the set has no training split. See
+    :mod:`handzoo.data.realworld`.
+    """
+    from handzoo.data.freihand import IMAGENET_MEAN, IMAGENET_STD
+    from handzoo.data.realworld import SOURCE, GeRealWorldDataset, check_split
+    from handzoo.errors import ConfigError
+
+    check_split(split)
+    if root is None:
+        raise ConfigError(
+            "dataset 'ge-realworld' needs root=PATH (the folder with params.mat, pose_gt.mat and images/, "
+            f"from {SOURCE}; `--data-root` on the command line)"
+        )
+    if augment not in (None, [], ()) or augment_cfg:
+        raise ConfigError(
+            f"dataset 'ge-realworld' is scored as published, without augmentation; got {augment!r}"
+        )
+    return GeRealWorldDataset(
+        root,
+        split=split,
+        image_size=image_size,
+        mean=IMAGENET_MEAN if mean is None else mean,
+        std=IMAGENET_STD if std is None else std,
+        mirror=mirror,
+        indices=indices,
+        return_raw=return_raw,
+    )
+
+
 def _augmenter_factory(name: str, description: str):
     def build(**params: Any):
         from handzoo_data.augmenters import BUILTIN
@@ -144,6 +194,7 @@ _AUGMENTERS = {
 def register_datasets(register):
     register("freihand", freihand)
     register("synthetic", synthetic)
+    register("ge-realworld", ge_realworld)
 
 
 @handzoo.hookimpl
