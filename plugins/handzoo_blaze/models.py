@@ -66,6 +66,17 @@ class MediaPipeLandmarkHead(LandmarkHeads):
         return HandOutput(joints3d=joints3d, joints2d=joints2d, extras=extras)
 
 
+class BlazeHandModel(HandModel):
+    """A :class:`HandModel` on the ``blazehand`` trunk that offers the Predictor a faster CPU path."""
+
+    def inference_runner(self):
+        """``(images, K=None) -> HandOutput`` equal to ``forward`` in eval, the trunk on the fastest backend
+        (:func:`handzoo_blaze.inference.landmark_runner`); built from the weights loaded at call time."""
+        from handzoo_blaze.inference import landmark_runner
+
+        return landmark_runner(self)
+
+
 def build_blazehand_model(
     variant: str,
     head: str = DEFAULT_HEAD,
@@ -81,4 +92,5 @@ def build_blazehand_model(
             f"head {DEFAULT_HEAD!r} pools the stride-32 map; drop feature_stride or pick another head"
         )
     trunk = create_backbone("blazehand", variant=variant, feature_stride=feature_stride or 32)
-    return HandModel(trunk, create_head(head, trunk.num_features, **(head_cfg or {})), image_size=image_size)
+    head_module = create_head(head, trunk.num_features, **(head_cfg or {}))
+    return BlazeHandModel(trunk, head_module, image_size=image_size)
