@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     import torch
 
 SOURCE_SHA256 = "source_sha256"
-PROVENANCE_KEYS = ("source_url", SOURCE_SHA256, "licence", "provenance")
+PROVENANCE_KEYS = ("source_url", SOURCE_SHA256, "licence", "converter_version", "provenance")
 
 
 def read_metadata(path: str | Path) -> dict[str, str]:

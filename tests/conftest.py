@@ -132,5 +132,7 @@ def mediapipe_tflite(mediapipe_home: Path) -> dict[str, Path]:
             list(files.values()), cache_dir=mediapipe_home / "weights", timeout=20, retries=1, progress=False
         )
     except DownloadError as exc:
+        if os.environ.get("HANDZOO_TEST_REQUIRE_MEDIAPIPE") == "1":  # CI: these tests must run
+            raise
         pytest.skip(f"MediaPipe's .tflite files cannot be fetched here: {exc}")
     return dict(zip(files, paths, strict=True))

@@ -291,3 +291,43 @@ def test_the_exported_model_equals_the_tflite_runtime(tmp_path, pulled, mediapip
         2, 21, 3
     )
     np.testing.assert_allclose(joints3d, world - world[:, :1], atol=1e-5)
+
+
+def test_a_damaged_tflite_file_is_one_line(tmp_path, mediapipe_tflite):
+    good = mediapipe_tflite["hand_landmark_lite"].read_bytes()
+    damaged = tmp_path / "damaged.tflite"
+    damaged.write_bytes(good[:4096])  # the identifier survives, the tables do not
+    with pytest.raises(DataError) as info:
+        convert(BlazeHand("lite"), damaged)
+    assert str(info.value).startswith(f"{damaged}: ") and "\n" not in str(info.value)
+
+
+def test_sizes_that_do_not_fold_predict_through_the_forward():
+    model = handzoo.create_model("mediapipe-hand-full", image_size=200)
+    assert model.inference_runner() is None  # a 25-px map at a stride-2 layer: the forward serves
+    predictor = handzoo.Predictor(model, device="cpu", num_workers=0)
+    out = predictor.predict([np.zeros((200, 200, 3), np.uint8)])
+    assert out[0].joints3d.shape == (21, 3)
+
+
+def test_pull_fetches_the_detectors_files_or_takes_them_from_a_file(
+    tmp_path, mediapipe_home, mediapipe_tflite, monkeypatch, capsys
+):
+    from handzoo.cli import main
+
+    monkeypatch.setenv("HANDZOO_HOME", str(mediapipe_home))  # cached: no download
+    with pytest.raises(SystemExit) as stop:
+        main(["pull", "blazepalm", "--quiet"])
+    assert stop.value.code == 0
+    assert sorted(Path(p).name for p in capsys.readouterr().out.split()) == [
+        "palm_detection_full.tflite",
+        "palm_detection_lite.tflite",
+    ]
+    monkeypatch.setenv("HANDZOO_HOME", str(tmp_path / "offline"))  # a fresh home, the file handed over
+    with pytest.raises(SystemExit) as stop:
+        main(["pull", "blazepalm", "--from", str(mediapipe_tflite["palm_detection_lite"]), "--quiet"])
+    assert stop.value.code == 0
+    assert (
+        Path(capsys.readouterr().out.strip()).read_bytes()
+        == mediapipe_tflite["palm_detection_lite"].read_bytes()
+    )

@@ -120,6 +120,8 @@ def pull_command(
     """
     from handzoo.zoo.hub import pull
 
+    if _pull_detector_files(ref, source, timeout, retries, quiet):
+        return
     entry, path = pull(
         ref, source=source, timeout=timeout, retries=retries, progress=None if not quiet else False
     )
@@ -131,6 +133,31 @@ def pull_command(
         _console().print(f"{label}: {path}")
     else:
         _console().print(f"{label}, converted from {entry.file_name}: {path}")
+
+
+def _pull_detector_files(ref: str, source: str | None, timeout: float, retries: int, quiet: bool) -> bool:
+    """``handzoo pull DETECTOR``: the files a registered detector reads (``weight_files`` metadata).
+
+    Returns False when ``ref`` names no such detector (then it is a model's weights).
+    """
+    from handzoo.plugins import get_registry
+    from handzoo.zoo.pypi import fetch_inners
+
+    registry = get_registry()
+    if ("detector", ref) not in registry:
+        return False
+    files = registry.get("detector", ref).metadata.get("weight_files")
+    if not files:
+        raise UsageError(f"detector {ref!r} brings no files to pull")
+    if source is not None and not str(source).endswith(".whl"):  # one file handed over: the one it is
+        name = Path(source).name
+        files = {k: f for k, f in files.items() if f.url.rsplit("/", 1)[-1] == name}
+        if not files:
+            raise UsageError(f"--from {source}: detector {ref!r} reads no file of that name; pass the wheel")
+    paths = fetch_inners(list(files.values()), source, timeout=timeout, retries=retries, pull_ref=ref)
+    for variant, path in zip(files, paths, strict=True):
+        typer.echo(str(path)) if quiet else _console().print(f"{ref} ({variant}) verified: {path}")
+    return True
 
 
 def leaderboard_command(

@@ -26,6 +26,8 @@ from handzoo.zoo.hub import _file_lock
 from handzoo.zoo.schema import WeightEntry
 
 CONVERTER_KEY = "weights_converter"  # the registry metadata that names a model's converter
+# Optional registry metadata: a converter's version; a converted file made by another version is redone.
+CONVERTER_VERSION_KEY = "converter_version"
 
 
 def converted_path(name: str, tag: str, cache_dir: str | Path | None = None) -> Path:
@@ -36,6 +38,7 @@ def converted_path(name: str, tag: str, cache_dir: str | Path | None = None) -> 
 
 def find_converted(name: str, entry: WeightEntry, cache_dir: str | Path | None = None) -> Path | None:
     """The converted file of ``name``'s ``entry`` when it exists and records the source's sha256."""
+    from handzoo.plugins import get_registry
     from handzoo.weights import SOURCE_SHA256, read_metadata
 
     path = converted_path(name, entry.tag, cache_dir)
@@ -45,7 +48,9 @@ def find_converted(name: str, entry: WeightEntry, cache_dir: str | Path | None =
         meta = read_metadata(path)
     except HandzooError:  # unreadable: converted again
         return None
-    return path if meta.get("model") == name and meta.get(SOURCE_SHA256) == entry.sha256 else None
+    version = str(get_registry().get("model", name).metadata.get(CONVERTER_VERSION_KEY, ""))
+    same = meta.get("model") == name and meta.get(SOURCE_SHA256) == entry.sha256
+    return path if same and meta.get(CONVERTER_VERSION_KEY, "") == version else None
 
 
 def convert_entry(
@@ -112,6 +117,7 @@ def convert_entry(
             "source_url": entry.url,
             "source_sha256": entry.sha256,
             "licence": entry.licence,
+            CONVERTER_VERSION_KEY: str(registered.metadata.get(CONVERTER_VERSION_KEY, "")),
             "provenance": (
                 f"converted by handzoo {__version__} from {entry.url} (sha256 {entry.sha256}) with "
                 f"{plugin} {CONVERTER_KEY} for {name}"

@@ -25,6 +25,9 @@ import handzoo
 CATALOGUE = Path(__file__).with_name("zoo.yaml")
 UPSTREAM_LICENCE = "Apache-2.0"
 PAPER = "Zhang et al. 2020, MediaPipe Hands: On-device Real-time Hand Tracking"
+# Recorded in converted weight files; a change of the layer order or layouts bumps it, so that
+# files converted by an earlier version are converted again.
+CONVERTER_VERSION = "1"
 
 
 def _blazehand_backbone(variant: str = "full", feature_stride: int = 32):
@@ -92,6 +95,7 @@ def register_models(register):
             family="blaze",
             paper=PAPER,
             weights_converter=_convert_weights(variant),
+            converter_version=CONVERTER_VERSION,
         )
 
 
@@ -103,7 +107,10 @@ def register_detectors(register):
 
         return BlazePalmDetector(variant=variant, max_hands=max_hands, min_score=min_score)
 
-    register("blazepalm", blazepalm)
+    from handzoo_blaze.sources import PALM_FILES
+
+    # `handzoo pull blazepalm [--from FILE]` fetches (or takes) these, as for a model's weights.
+    register("blazepalm", blazepalm, weight_files=PALM_FILES)
 
 
 @handzoo.hookimpl

@@ -65,6 +65,17 @@ def _check_options(graph: Graph, op: Operator, prefix: str, layer: nn.Module, ar
             raise DataError(f"{_describe(graph, op)} has {key} {found}; {arch} expects {want} at {prefix}")
 
 
+# The options the modules implement for the operators without weights (anything else is refused).
+FIXED_OPTIONS = {
+    "ADD": {"activation": None},
+    "CONCATENATION": {"activation": None},
+    # 2x2 stride 2: SAME and VALID pad nothing on the even maps these networks pool (checked below).
+    "MAX_POOL_2D": {"kernel": (2, 2), "stride": (2, 2), "activation": None},
+    "RESIZE_BILINEAR": {"align_corners": False, "half_pixel_centers": True},
+    "MEAN": {"keep_dims": False},
+}
+
+
 def convert(module: nn.Module, path: str | Path, arch: str | None = None) -> dict[str, torch.Tensor]:
     """The state dict of ``module`` read from the TFLite file ``path`` (float32, all keys).
 
@@ -86,6 +97,11 @@ def convert(module: nn.Module, path: str | Path, arch: str | None = None) -> dic
                 f"{_describe(graph, op)} is not an operator {arch} expects "
                 f"({', '.join(sorted(module.tflite_ops))}); is this the right .tflite file?"
             )
+        for key, want in FIXED_OPTIONS.get(op.kind, {}).items():
+            if op.options.get(key) != want:
+                raise DataError(
+                    f"{_describe(graph, op)} has {key} {op.options.get(key)}; {arch} implements {want}"
+                )
     size = module.input_size
     if [t.shape for t in graph.inputs] != [(1, size, size, 3)]:
         found = ", ".join(str(t.shape) for t in graph.inputs)

@@ -71,10 +71,22 @@ class BlazeHandModel(HandModel):
 
     def inference_runner(self):
         """``(images, K=None) -> HandOutput`` equal to ``forward`` in eval, the trunk on the fastest backend
-        (:func:`handzoo_blaze.inference.landmark_runner`); built from the weights loaded at call time."""
+        (:func:`handzoo_blaze.inference.landmark_runner`), built from the weights loaded at call time;
+        None where it does not apply (input sizes not a multiple of 32), and the forward serves."""
+        from handzoo_blaze.blazehand import FEATURE_STRIDES
         from handzoo_blaze.inference import landmark_runner
 
-        return landmark_runner(self)
+        if self.preprocessing["input_size"][-1] % max(FEATURE_STRIDES):
+            return None  # an odd map at a stride-2 layer: the padding does not fold; forward it is
+        try:
+            return landmark_runner(self)
+        except Exception as exc:  # an exporter's failure must not stop predictions: the forward serves
+            import warnings
+
+            warnings.warn(
+                f"fast inference path unavailable ({type(exc).__name__}: {exc}); using forward", stacklevel=2
+            )
+            return None
 
 
 def build_blazehand_model(

@@ -38,7 +38,7 @@ def palm_tflite(variant: str, source: str | Path | None = None) -> Path:
     from handzoo.zoo.pypi import fetch_inner
 
     file = PALM_FILES[variant]
-    return fetch_inner(file.url, file.sha256, file.size, source, pull_ref=f"blazepalm-{variant}")
+    return fetch_inner(file.url, file.sha256, file.size, source, pull_ref="blazepalm")
 
 
 def landmark_tflite(variant: str, source: str | Path | None = None) -> Path:

@@ -141,15 +141,24 @@ def read_graph(path: str | Path) -> Graph:
     # A TFLite flatbuffer carries the identifier "TFL3" at bytes 4..8.
     if len(buf) < 8 or buf[4:8] != b"TFL3":
         raise DataError(f"{path}: not a TFLite model (no 'TFL3' identifier); pass a .tflite file")
-    model = tflite.Model.GetRootAsModel(buf, 0)
-    if model.SubgraphsLength() < 1:
-        raise DataError(f"{path}: the TFLite model has no subgraph")
-    names = _operator_names(tflite)
-    graph = model.Subgraphs(0)
+    try:
+        model = tflite.Model.GetRootAsModel(buf, 0)
+        if model.SubgraphsLength() < 1:
+            raise DataError(f"{path}: the TFLite model has no subgraph")
+        return _read(tflite, path, model, model.Subgraphs(0), _operator_names(tflite))
+    except DataError:
+        raise
+    except Exception as exc:  # a damaged flatbuffer fails deep in the schema code
+        raise DataError(f"{path}: not a readable TFLite model ({type(exc).__name__}: {exc})") from None
 
+
+def _read(tflite, path: Path, model, graph, names: dict[int, str]) -> Graph:
     def raw_tensor(i: int):
         t = graph.Tensors(i)
         shape = tuple(int(v) for v in t.ShapeAsNumpy()) if t.ShapeLength() else ()
+        quant = t.Quantization()
+        if quant is not None and quant.ScaleLength() > 0:
+            raise DataError(f"{path}: tensor {t.Name().decode()!r} is quantised; only float models convert")
         data = None
         buffer = model.Buffers(t.Buffer())
         if buffer is not None and buffer.DataLength() > 0:
@@ -174,6 +183,11 @@ def read_graph(path: str | Path) -> Graph:
             src = inputs[0]
             if src is None or src.data is None:
                 raise DataError(f"{path}: operator {k} DEQUANTIZE has no constant input; not a weight file")
+            if src.data.dtype != np.float16:  # int8 weights would need their scale and zero point
+                raise DataError(
+                    f"{path}: operator {k} DEQUANTIZE reads {src.data.dtype} tensor {src.name!r}; "
+                    "only fp16 weights are converted (a quantised model is not supported)"
+                )
             # fp16 -> fp32 is exact; the consumer reads the widened copy.
             outputs[0].data = src.data.astype(np.float32)
             continue
