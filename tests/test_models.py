@@ -39,7 +39,10 @@ def test_model_contract_at_64px(name):
     out.joints3d.abs().sum().backward()
     grad = _first_parameter(model).grad
     assert grad is not None and torch.isfinite(grad).all() and grad.abs().sum() > 0
-    assert model.preprocessing["input_size"] == (3, 128, 128)
+    from handzoo.plugins import get_registry
+
+    size = get_registry().get("model", name).default_cfg.get("image_size", 128)  # 224 for MediaPipe's
+    assert model.preprocessing["input_size"] == (3, size, size)
     assert len(model.preprocessing["mean"]) == 3
 
 
