@@ -120,11 +120,26 @@ def weights_metadata(
     }
 
 
-def export_weights(model: torch.nn.Module, path: str | Path, metadata: dict[str, str]) -> Path:
-    """Save ``model``'s state dict as safetensors (shared tensors de-duplicated), atomically."""
-    from safetensors.torch import save_model
+def export_weights(
+    model: torch.nn.Module, path: str | Path, metadata: dict[str, str], lossless_half: bool = False
+) -> Path:
+    """Save ``model``'s state dict as safetensors (shared tensors de-duplicated), atomically.
 
-    return write_atomic(path, lambda tmp: save_model(model, str(tmp), metadata=metadata), "weights file")
+    ``lossless_half``: store as float16 every float32 tensor that float16 holds exactly (weights
+    converted from an fp16 file do), halving the file; loading widens them back bit for bit.
+    """
+    import torch
+    from safetensors.torch import save_file, save_model
+
+    if not lossless_half:
+        return write_atomic(path, lambda tmp: save_model(model, str(tmp), metadata=metadata), "weights file")
+    tensors = {}
+    for key, value in model.state_dict().items():
+        value = value.detach().cpu().contiguous()
+        if value.dtype == torch.float32 and torch.equal(value.half().float(), value):
+            value = value.half()
+        tensors[key] = value
+    return write_atomic(path, lambda tmp: save_file(tensors, str(tmp), metadata=metadata), "weights file")
 
 
 def read_tensors(path: str | Path) -> dict[str, torch.Tensor]:

@@ -187,7 +187,7 @@ def _photo_with_a_hand(path: Path, seed: int = 3) -> np.ndarray:
 
 
 def test_predict_a_photo_with_nothing_but_its_path(tmp_path, mediapipe_home, mediapipe_tflite, monkeypatch):
-    """`handzoo predict photo.jpg`: blazepalm finds the hand, mediapipe-hand-full predicts it, upright."""
+    """`handzoo predict photo.jpg`: blazepalm finds the hand, the default model predicts it, upright."""
     import json
 
     from handzoo.cli import main
@@ -198,7 +198,7 @@ def test_predict_a_photo_with_nothing_but_its_path(tmp_path, mediapipe_home, med
         main(["predict", str(tmp_path / "photo.jpg"), "--out", str(tmp_path / "out"), "--device", "cpu"])
     assert stop.value.code == 0
     data = json.loads((tmp_path / "out" / "photo.json").read_text())
-    assert data["model"] == "mediapipe-hand-full"
+    assert data["model"] == "mediapipe-hand-lift"
     assert len(data["hands"]) >= 1
     hand = data["hands"][0]
     assert hand["hand"] == "right" and "angle" in hand

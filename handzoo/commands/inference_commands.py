@@ -19,7 +19,8 @@ from handzoo.inference.defaults import (
 PREDICT_HELP = f"""Predict 3D and 2D hand joints for images and folders of images (.jpg, .png).
 
 `handzoo predict photo.jpg` (no model named) finds every hand with {DEFAULT_DETECTOR} and predicts it with
-{DEFAULT_MODEL} (MediaPipe's landmark network, fetched and converted once by `handzoo pull`).
+{DEFAULT_MODEL} (MediaPipe's landmark networks with their screen landmarks lifted to 3D; its
+weights ship with handzoo, the palm detector's are fetched from PyPI once by `handzoo pull blazepalm`).
 A model whose weights come with it or are listed in the zoo needs no --weights or --pretrained.
 
 Writes, per image, NAME.json (joint names, canonical order; joints3d_mm root-relative millimetres;

@@ -8,4 +8,5 @@ DEFAULT_ROOT_DEPTH = 0.5  # metres from the camera plane to the wrist
 HANDS = ("left", "right")  # a detection's handedness
 HAND_CHOICES = ("auto", *HANDS)  # --hand: auto takes the detector's handedness (right without one)
 DEFAULT_DETECTOR = "blazepalm"  # `--detect` given alone: MediaPipe's palm detector in PyTorch (handzoo_blaze)
-DEFAULT_MODEL = "mediapipe-hand-full"  # `handzoo predict photo.jpg` with no model named (detects too)
+# `handzoo predict photo.jpg` with no model named (detects too): the best on real photos (README).
+DEFAULT_MODEL = "mediapipe-hand-lift"

@@ -51,12 +51,29 @@ def parse_zoo(text: str, source: str = "zoo.yaml") -> Zoo:
         # yaml's messages span lines (the problem, then where); the error is one line
         raise ConfigError(f"{source}: not valid YAML ({' '.join(str(exc).split())})") from exc
     try:
-        return Zoo.model_validate(raw)
+        zoo = Zoo.model_validate(raw)
     except ValidationError as exc:
         err = exc.errors()[0]
         # a name with a line break or another control character is quoted: the error stays one line
         where = ".".join(str(p) if str(p).isprintable() else repr(p) for p in err["loc"])
         raise ConfigError(f"{source}: {where}: {err['msg']}") from None
+    for arch in zoo.architectures.values():
+        for entry in arch.weights:
+            entry.url = beside_catalogue(entry.url, source)
+    return zoo
+
+
+def beside_catalogue(url: str, source: str) -> str:
+    """A weight url resolved against the catalogue ``source`` (a path, file:// or http(s) URL) that lists
+    it: a plain file name is the file beside the catalogue; any other url is returned as it is."""
+    from urllib.parse import urljoin, urlparse
+
+    if urlparse(url).scheme or "/" in url:
+        return url
+    if source.startswith(("http://", "https://")):
+        return urljoin(source, url)
+    folder = Path(source.removeprefix("file://")).expanduser().resolve().parent
+    return (folder / url).as_uri()
 
 
 @lru_cache(maxsize=4)

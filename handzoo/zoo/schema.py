@@ -14,6 +14,9 @@ architectures:
     weights: [{tag, url, sha256, size, metrics, params, gflops, input_size, training_data, licence, notes}]
 ```
 
+A weight ``url`` that is a plain file name (no scheme, no folder) names a
+file beside the catalogue that lists it (a plugin ships its weights so).
+
 Security: weight URLs may only use the schemes in :data:`ALLOWED_SCHEMES`,
 file names may not contain path separators or ``..``, and a weight file must
 be ``.safetensors`` except inside a package (``pypi:DIST==VERSION/inner/path``,
@@ -32,6 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 SCHEMA_VERSION = 1
 ALLOWED_SCHEMES = ("https", "http", "file", "hf", "pypi")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_PLAIN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")  # a file name without any folder
 _TAG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
@@ -130,6 +134,11 @@ class WeightEntry(_Strict):
     @classmethod
     def _url(cls, v: str) -> str:
         parsed = urlparse(v)
+        if not parsed.scheme and _PLAIN_NAME.match(v):
+            # A plain file name: beside the catalogue that lists it (resolved on load, catalogue.parse_zoo).
+            if not v.endswith(".safetensors"):
+                raise ValueError(f"url {v!r}: weights must be a .safetensors file (pickles are never loaded)")
+            return v
         if parsed.scheme not in ALLOWED_SCHEMES:
             raise ValueError(
                 f"url scheme {parsed.scheme or '(none)'!r} is not allowed; use one of {ALLOWED_SCHEMES}"

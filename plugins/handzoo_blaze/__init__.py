@@ -97,6 +97,20 @@ def register_models(register):
             weights_converter=_convert_weights(variant),
             converter_version=CONVERTER_VERSION,
         )
+    register(
+        "mediapipe-hand-lift",
+        _lift,
+        description="MediaPipe's full + lite networks, screen landmarks lifted in 3D with the crop's K",
+        family="blaze",
+        paper=PAPER,
+    )
+
+
+def _lift(image_size: int = 224, depth_scale: float = 1.0):
+    """MediaPipe's full and lite networks averaged, screen landmarks lifted to 3D with the crop's K."""
+    from handzoo_blaze.lift import build_lift
+
+    return build_lift(image_size, depth_scale)
 
 
 @handzoo.hookimpl
