@@ -331,3 +331,16 @@ def test_pull_fetches_the_detectors_files_or_takes_them_from_a_file(
         Path(capsys.readouterr().out.strip()).read_bytes()
         == mediapipe_tflite["palm_detection_lite"].read_bytes()
     )
+
+
+def test_a_mistyped_photo_is_named_not_taken_for_a_model(tmp_path):
+    from handzoo.commands.inference_commands import split_model_and_inputs
+
+    with pytest.raises(UsageError, match=r"^phto\.jpg does not exist"):
+        split_model_and_inputs("phto.jpg", None)
+    photo = tmp_path / "photo.jpg"
+    photo.write_bytes(b"")
+    assert split_model_and_inputs(str(photo), None) == ("mediapipe-hand-lift", [str(photo)], False)
+    assert split_model_and_inputs("resnet18", ["a.jpg"]) == ("resnet18", ["a.jpg"], True)
+    with pytest.raises(UsageError, match="name the images"):
+        split_model_and_inputs("resnet18", None)

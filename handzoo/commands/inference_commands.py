@@ -72,14 +72,20 @@ def weights_source(model: str, weights: str | None, pretrained: bool) -> tuple[s
     )
 
 
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+
+
 def split_model_and_inputs(model: str, inputs: list[str] | None) -> tuple[str, list[str], bool]:
     """(model, inputs, model_named): ``handzoo predict photo.jpg`` names no model, only images."""
     from handzoo.plugins import get_registry
     from handzoo.zoo.schema import parse_ref
 
     registry = get_registry()
-    if ("model", parse_ref(model)[0]) not in registry and Path(model).exists():
-        return DEFAULT_MODEL, [model, *(inputs or [])], False
+    if ("model", parse_ref(model)[0]) not in registry:
+        if Path(model).exists():
+            return DEFAULT_MODEL, [model, *(inputs or [])], False
+        if Path(model).suffix.lower() in IMAGE_SUFFIXES or "/" in model:
+            raise UsageError(f"{model} does not exist; pass an image file or a folder of images")
     if not inputs:
         raise UsageError(f"name the images to predict: handzoo predict {model} IMAGE... (or a folder)")
     return model, list(inputs), True
