@@ -92,6 +92,9 @@ class OptimConfig(_Section):
     # (the seed's run 3: 50 of 200 epochs).
     constant_fraction: float = Field(0.25, ge=0.0, le=1.0)
     grad_clip: float | None = Field(None, gt=0.0)
+    # Parameter-name prefixes left out of training (e.g. [backbone.stem, backbone.stage1] keeps a
+    # pretrained trunk's early stages as they are while fine-tuning the rest).
+    freeze: list[str] = Field(default_factory=list)
 
     def scaled_lr(self, batch: int) -> float:
         """The learning rate for a global batch of ``batch`` samples under ``lr_scaling``."""

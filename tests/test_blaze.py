@@ -266,13 +266,16 @@ def test_handzoo_run_fine_tunes_mediapipe(tmp_path, pulled, capsys):
     args = ["run", "mediapipe-hand-full", "--init", "mediapipe-hand-full", "--data", "freihand"]
     args += ["--data-root", str(tmp_path / "synth"), "--max-steps", "2", "--batch-size", "2"]
     args += ["--image-size", "96", "--workers", "0", "--device", "cpu", "--out", str(tmp_path / "run")]
+    args += ["--set", "optim.freeze=[backbone.stem,backbone.stage1]"]
     with pytest.raises(SystemExit) as stop:
         main(args)
     assert stop.value.code == 0, capsys.readouterr().err[-2000:]
     assert "initialised from mediapipe-hand-full:mediapipe-0.10.21" in capsys.readouterr().out
     start, end = read_tensors(pulled), read_tensors(tmp_path / "run" / "model.safetensors")
+    frozen = [k for k in start if k.startswith(("backbone.stem.", "backbone.stage1."))]
+    assert frozen and all(torch.equal(start[k], end[k]) for k in frozen)
     moved = max(float((end[k] - start[k]).abs().max()) for k in start)
-    assert 0.0 < moved < 0.01  # two Adam steps at 3e-5 move the weights, a little
+    assert 0.0 < moved < 0.01  # two Adam steps at 3e-5 move the other weights, a little
 
 
 @pytest.mark.parametrize("fmt", ["onnx", "torchscript"])
@@ -344,3 +347,26 @@ def test_a_mistyped_photo_is_named_not_taken_for_a_model(tmp_path):
     assert split_model_and_inputs("resnet18", ["a.jpg"]) == ("resnet18", ["a.jpg"], True)
     with pytest.raises(UsageError, match="name the images"):
         split_model_and_inputs("resnet18", None)
+
+
+def test_freezing_a_name_the_model_lacks_is_one_line(tmp_path, capsys):
+    from handzoo.cli import main
+    from handzoo.data.synthetic.generator import generate_freihand
+
+    generate_freihand(tmp_path / "synth", num=6, num_eval=0, seed=0, progress=False)
+    args = [
+        "run",
+        "resnet18",
+        "--data",
+        "freihand",
+        "--data-root",
+        str(tmp_path / "synth"),
+        "--max-steps",
+        "1",
+    ]
+    args += ["--batch-size", "2", "--image-size", "32", "--workers", "0", "--device", "cpu"]
+    args += ["--out", str(tmp_path / "run"), "--set", "optim.freeze=[backbone.stemm]"]
+    with pytest.raises(SystemExit) as stop:
+        main(args)
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and "optim.freeze: no parameter of the model is named 'backbone.stemm'" in err

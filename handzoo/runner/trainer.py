@@ -465,6 +465,19 @@ class Trainer:
 
     def _optimizer(self, model: torch.nn.Module) -> torch.optim.Optimizer:
         o = self.cfg.optim
+        if o.freeze:
+            from handzoo.interfaces import unwrap_model
+
+            named = dict(unwrap_model(model).named_parameters())
+            for prefix in o.freeze:
+                hits = [n for n in named if n == prefix or n.startswith(prefix + ".")]
+                if not hits:
+                    raise ConfigError(
+                        f"optim.freeze: no parameter of the model is named {prefix!r} or under it "
+                        f"(parameters start with: {', '.join(sorted({n.split('.')[0] for n in named}))})"
+                    )
+                for name in hits:
+                    named[name].requires_grad_(False)
         params = [p for p in model.parameters() if p.requires_grad]
         lr = o.scaled_lr(self.cfg.data.batch_size * self.dist.world_size)
         # One fused kernel per step for all parameters on CUDA, in place of a launch per tensor.
