@@ -22,28 +22,12 @@ from handzoo_blaze.layers import same_padding
 import handzoo
 from handzoo.errors import DataError, UsageError
 from handzoo.joints import CANONICAL, MEDIAPIPE_LANDMARKS, MEDIAPIPE_TO_CANONICAL, gather_index
+from tests.tflite_runtime import open_runtime, run_runtime
 
 VARIANTS = ("full", "lite")
 # The TFLite file's outputs by name, in BlazeHand.forward's order.
 OUTPUTS = ("Identity", "Identity_1", "Identity_2", "Identity_3")
 TOLERANCE = 1e-5
-
-
-def _runtime(path: Path):
-    litert = pytest.importorskip("ai_edge_litert.interpreter", reason="the TFLite runtime (ai-edge-litert)")
-    interpreter = litert.Interpreter(model_path=str(path), num_threads=1)
-    interpreter.allocate_tensors()
-    return interpreter
-
-
-def _run_runtime(interpreter, nhwc: np.ndarray) -> dict[str, np.ndarray]:
-    outs: dict[str, list[np.ndarray]] = {}
-    for image in nhwc:  # the file's input is batch 1
-        interpreter.set_tensor(interpreter.get_input_details()[0]["index"], image[None])
-        interpreter.invoke()
-        for d in interpreter.get_output_details():
-            outs.setdefault(d["name"], []).append(interpreter.get_tensor(d["index"]).copy())
-    return {k: np.concatenate(v) for k, v in outs.items()}
 
 
 def _hand_images(n: int, size: int = 224) -> np.ndarray:
@@ -57,7 +41,7 @@ def _hand_images(n: int, size: int = 224) -> np.ndarray:
 @pytest.fixture(scope="module", params=VARIANTS)
 def landmark_pair(request, mediapipe_tflite):
     path = mediapipe_tflite[f"hand_landmark_{request.param}"]
-    return request.param, path, load_tflite(BlazeHand(request.param), path).eval(), _runtime(path)
+    return request.param, path, load_tflite(BlazeHand(request.param), path).eval(), open_runtime(path)
 
 
 @pytest.mark.parametrize("inputs", ["random", "hands"])
@@ -67,7 +51,7 @@ def test_blazehand_equals_the_tflite_runtime(landmark_pair, inputs):
         nhwc = np.random.default_rng(0).random((2, 224, 224, 3), dtype=np.float32)
     else:
         nhwc = _hand_images(2)
-    expected = _run_runtime(runtime, nhwc)
+    expected = run_runtime(runtime, nhwc)
     with torch.no_grad():
         found = module(torch.from_numpy(nhwc).permute(0, 3, 1, 2))
     for name, value in zip(OUTPUTS, found, strict=True):
@@ -84,7 +68,7 @@ def test_the_model_gives_mediapipe_outputs_in_handzoo_terms(landmark_pair):
     model = handzoo.create_model(f"mediapipe-hand-{variant}").eval()
     model.load_state_dict(convert(BlazeHand(variant), path))
     nhwc = _hand_images(1)
-    ref = _run_runtime(runtime, nhwc)
+    ref = run_runtime(runtime, nhwc)
     with torch.no_grad():
         out = model(torch.from_numpy(nhwc).permute(0, 3, 1, 2))
     world = ref["Identity_3"].reshape(1, 21, 3)
@@ -290,7 +274,7 @@ def test_the_exported_model_equals_the_tflite_runtime(tmp_path, pulled, mediapip
     export_model(model, path, fmt)  # verify=True: the file equals PyTorch on batches of 1 and 3
     nhwc = _hand_images(2)
     joints3d = run_exported(path, np.ascontiguousarray(nhwc.transpose(0, 3, 1, 2)))[0]
-    world = _run_runtime(_runtime(mediapipe_tflite["hand_landmark_full"]), nhwc)["Identity_3"].reshape(
+    world = run_runtime(open_runtime(mediapipe_tflite["hand_landmark_full"]), nhwc)["Identity_3"].reshape(
         2, 21, 3
     )
     np.testing.assert_allclose(joints3d, world - world[:, :1], atol=1e-5)

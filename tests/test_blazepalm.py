@@ -11,7 +11,6 @@ post-processing tests need neither.
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -23,6 +22,7 @@ from handzoo_blaze.detector import BlazePalmDetector
 
 from handzoo.errors import DataError, UsageError
 from handzoo.inference.detection import check_detections
+from tests.tflite_runtime import open_runtime, run_runtime
 
 VARIANTS = ("full", "lite")
 OUTPUTS = ("Identity", "Identity_1")  # the file's outputs, in BlazePalm.forward's order
@@ -35,20 +35,6 @@ def palm_tflite(mediapipe_tflite):
     return lambda variant: mediapipe_tflite[f"palm_detection_{variant}"]
 
 
-def _runtime(path: Path):
-    litert = pytest.importorskip("ai_edge_litert.interpreter", reason="the TFLite runtime (ai-edge-litert)")
-    interpreter = litert.Interpreter(model_path=str(path), num_threads=1)
-    interpreter.allocate_tensors()
-    return interpreter
-
-
-def _run_runtime(interpreter, image: np.ndarray) -> dict[str, np.ndarray]:
-    """One (192,192,3) float32 image through the runtime: the file's outputs by name, batch 1."""
-    interpreter.set_tensor(interpreter.get_input_details()[0]["index"], image[None])
-    interpreter.invoke()
-    return {d["name"]: interpreter.get_tensor(d["index"]).copy() for d in interpreter.get_output_details()}
-
-
 def _hand(seed: int = 0, size: int = 192) -> dict[str, np.ndarray]:
     """A rendered synthetic right hand (uint8 image, joints2d in its pixels, canonical order)."""
     from handzoo.data.synthetic.generator import sample_hand
@@ -59,7 +45,7 @@ def _hand(seed: int = 0, size: int = 192) -> dict[str, np.ndarray]:
 @pytest.fixture(scope="module", params=VARIANTS)
 def palm_pair(request, palm_tflite):
     path = palm_tflite(request.param)
-    return request.param, load_tflite(BlazePalm(request.param), path).eval(), _runtime(path)
+    return request.param, load_tflite(BlazePalm(request.param), path).eval(), open_runtime(path)
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +61,7 @@ def test_blazepalm_equals_the_tflite_runtime(palm_pair, hand_input, inputs):
     variant, module, runtime = palm_pair
     noise = np.random.default_rng(0).random((192, 192, 3), dtype=np.float32)
     image = hand_input if inputs == "hand" else noise
-    expected = _run_runtime(runtime, image)
+    expected = run_runtime(runtime, image[None])
     with torch.no_grad():
         found = module(torch.from_numpy(image).permute(2, 0, 1)[None])
     for name, value in zip(OUTPUTS, found, strict=True):
@@ -89,7 +75,7 @@ def test_blazepalm_equals_the_tflite_runtime(palm_pair, hand_input, inputs):
 
 def test_decoded_boxes_equal_a_per_anchor_decoding_of_the_runtime(palm_pair, hand_input):
     _variant, module, runtime = palm_pair
-    raw = _run_runtime(runtime, hand_input)["Identity"][0].astype(np.float64)
+    raw = run_runtime(runtime, hand_input[None])["Identity"][0].astype(np.float64)
     anchors = _slow_anchors()
     expected_boxes, expected_points = np.zeros((2016, 4)), np.zeros((2016, 7, 2))
     for i, ((ax, ay), r) in enumerate(zip(anchors, raw, strict=True)):
@@ -196,8 +182,13 @@ def _palm_keypoints(direction: tuple[float, float]) -> np.ndarray:
 @pytest.mark.parametrize(
     ("direction", "angle"),
     # Clockwise on screen (y down): a hand pointing right is the upright one turned by +90 degrees.
-    [((0, -1), 0.0), ((1, 0), math.pi / 2), ((-1, 0), -math.pi / 2), ((0, 1), -math.pi),
-     ((1, -1), math.pi / 4)],
+    [
+        ((0, -1), 0.0),
+        ((1, 0), math.pi / 2),
+        ((-1, 0), -math.pi / 2),
+        ((0, 1), -math.pi),
+        ((1, -1), math.pi / 4),
+    ],
 )
 def test_the_crop_angle_stands_the_palm_upright(direction, angle):
     assert palm.palm_angle(_palm_keypoints(direction))[0] == pytest.approx(angle, abs=1e-12)
@@ -241,8 +232,8 @@ def test_the_letterbox_puts_the_image_where_it_says():
     np.testing.assert_allclose(centre, box.to_input([203.0, 53.0]) * 192, atol=0.05)
     # The padding is black: 90 of the square's 300 px above and below the image, 57.6 of 192 input rows.
     white = box.warp(np.full((120, 300, 3), 255, np.uint8))
-    assert not white[:57].any() and not white[192 - 57:].any()
-    assert (white[58:192 - 58] == 1.0).all()
+    assert not white[:57].any() and not white[192 - 57 :].any()
+    assert (white[58 : 192 - 58] == 1.0).all()
 
 
 # --- the detector ------------------------------------------------------------------------------------------
@@ -310,7 +301,7 @@ def test_blazepalm_exports_to_onnx_equal_to_the_runtime(tmp_path, palm_pair):
     torch.onnx.export(module, (example,), str(path), input_names=["images"], dynamo=False)
     image = _hand(1)["image"].astype(np.float32) / 255.0
     found = ort.InferenceSession(str(path)).run(None, {"images": image.transpose(2, 0, 1)[None]})
-    expected = _run_runtime(runtime, image)
+    expected = run_runtime(runtime, image[None])
     for name, value in zip(OUTPUTS, found, strict=True):
         scale = float(np.abs(expected[name]).max())
         assert float(np.abs(value - expected[name]).max()) / scale < TOLERANCE, (variant, name)
