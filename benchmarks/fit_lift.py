@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from handzoo_blaze.lift import lift_screen, skeleton_length
+from handzoo_blaze.lift import lift_members
 
 import handzoo
 from handzoo.interfaces import part_metadata
@@ -52,13 +52,6 @@ def member_outputs(model, dataset, num: int, batch: int = 32):
     return [cat(s) for s in screens], [cat(w) for w in worlds], cat(labels).double(), cat(cameras)
 
 
-def lifted(screens, worlds, K, scale: float) -> torch.Tensor:
-    """The model's joints3d for a given depth scale, from cached member outputs (as its forward)."""
-    shape = torch.stack([lift_screen(s, K, scale) for s in screens]).mean(0)
-    world = torch.stack(worlds).mean(0)
-    return shape * (skeleton_length(world) / skeleton_length(shape))[:, None, None]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--num", type=int, default=640, help="synthetic training images to fit on")
@@ -68,14 +61,19 @@ def main() -> None:
     for member, variant in zip(model.members, ("full", "lite"), strict=True):
         state = handzoo.create_model(f"mediapipe-hand-{variant}", pretrained=True).state_dict()
         member.load_state_dict(state)
-    train = handzoo.create_dataset("synthetic", split="train", image_size=224, augment=[],
-                                   mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0))
+    train = handzoo.create_dataset(
+        "synthetic", split="train", image_size=224, augment=[], mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0)
+    )
     screens, worlds, labels, K = member_outputs(model, train, args.num)
     grid = np.round(np.arange(1.0, 5.0001, 0.05), 2)
-    errors = [float(pa_mpjpe(lifted(screens, worlds, K, s).double(), labels).mean()) * 1000 for s in grid]
+    errors = [
+        float(pa_mpjpe(lift_members(screens, worlds, K, s).double(), labels).mean()) * 1000 for s in grid
+    ]
     best = float(grid[int(np.argmin(errors))])
-    print(f"depth scale fitted on {args.num} synthetic training images: {best} "
-          f"(PA-MPJPE {min(errors):.2f} mm there; 1.0 gives {errors[0]:.2f} mm)")
+    print(
+        f"depth scale fitted on {args.num} synthetic training images: {best} "
+        f"(PA-MPJPE {min(errors):.2f} mm there; 1.0 gives {errors[0]:.2f} mm)"
+    )
     with torch.no_grad():
         model.depth_scale.fill_(best)
     cfg = {"model": {"name": "mediapipe-hand-lift", "options": {}}, "data": {"image_size": 224}}
@@ -87,8 +85,9 @@ def main() -> None:
             "synthetic hands' training split"
         ),
     }
-    meta = weights_metadata("mediapipe-hand-lift", cfg, model.preprocessing, {}, part_metadata(model),
-                            provenance=provenance)
+    meta = weights_metadata(
+        "mediapipe-hand-lift", cfg, model.preprocessing, {}, part_metadata(model), provenance=provenance
+    )
     args.out.mkdir(parents=True, exist_ok=True)
     tmp = export_weights(model, args.out / "mediapipe-hand-lift.safetensors", meta, lossless_half=True)
     digest = hashlib.sha256(tmp.read_bytes()).hexdigest()

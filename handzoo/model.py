@@ -61,10 +61,16 @@ class HandModel(nn.Module):
         three significant digits (~0.4 mm on a 10 cm coordinate) and the MANO
         layer's blend shapes need more.
         """
-        features = self.backbone(images)
+        return self.decode(self.backbone(images), tuple(images.shape[-2:]), K)
+
+    def decode(
+        self, features: torch.Tensor, image_hw: tuple[int, int], K: torch.Tensor | None = None
+    ) -> HandOutput:
+        """The head on the backbone's ``features`` of images of ``image_hw`` pixels, in float32
+        (the second half of :meth:`forward`; a faster backbone path can feed it)."""
         with torch.autocast(device_type=features.device.type, enabled=False):
             if self._head_takes_camera:
-                return self.head(features.float(), K=K, image_hw=tuple(images.shape[-2:]))
+                return self.head(features.float(), K=K, image_hw=image_hw)
             return self.head(features.float())
 
     def extra_loss_weights(self) -> dict[str, float]:

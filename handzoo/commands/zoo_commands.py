@@ -147,6 +147,7 @@ def _pull_detector_files(ref: str, source: str | None, timeout: float, retries: 
     if ("detector", ref) not in registry:
         return False
     files = registry.get("detector", ref).metadata.get("weight_files")
+    files = files() if callable(files) else files  # a mapping, or a callable returning one (lazy)
     if not files:
         raise UsageError(f"detector {ref!r} brings no files to pull")
     if source is not None and not str(source).endswith(".whl"):  # one file handed over: the one it is

@@ -121,10 +121,14 @@ def register_detectors(register):
 
         return BlazePalmDetector(variant=variant, max_hands=max_hands, min_score=min_score)
 
-    from handzoo_blaze.sources import PALM_FILES
+    def palm_files():
+        from handzoo_blaze.sources import PALM_FILES
 
-    # `handzoo pull blazepalm [--from FILE]` fetches (or takes) these, as for a model's weights.
-    register("blazepalm", blazepalm, weight_files=PALM_FILES)
+        return PALM_FILES
+
+    # `handzoo pull blazepalm [--from FILE]` fetches (or takes) these, as for a model's weights; a
+    # callable, so that registering imports none of the download machinery.
+    register("blazepalm", blazepalm, weight_files=palm_files)
 
 
 @handzoo.hookimpl

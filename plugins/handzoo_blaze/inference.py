@@ -168,19 +168,12 @@ def landmark_runner(model: nn.Module) -> Callable[..., object]:
     """A ``mediapipe-hand-*`` model's forward ``(images, K=None) -> HandOutput`` on the fast trunk.
 
     The trunk runs through :func:`fast_landmarks`; the head (MediaPipe's
-    fully connected outputs, or any other) runs as in
-    :class:`handzoo.model.HandModel`, so the outputs are the model's own.
+    fully connected outputs, or any other) runs through the model's own
+    :meth:`handzoo.model.HandModel.decode`, so the outputs are the model's.
     """
-    from handzoo.model import takes_camera
-
     trunk = fast_landmarks(model.backbone, model.preprocessing["input_size"][-1])
-    head = model.head
-    head_takes_camera = takes_camera(head)
 
     def run(images: torch.Tensor, K: torch.Tensor | None = None):
-        features = trunk(images).float()
-        if head_takes_camera:
-            return head(features, K=K, image_hw=tuple(images.shape[-2:]))
-        return head(features)
+        return model.decode(trunk(images), tuple(images.shape[-2:]), K)
 
     return run

@@ -23,8 +23,6 @@ Without K the default camera of :mod:`handzoo.inference.defaults` is used.
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 
@@ -32,6 +30,7 @@ from handzoo.inference.defaults import DEFAULT_FOV_DEG
 from handzoo.joints import BONES
 from handzoo.output import HandOutput
 from handzoo_blaze.blazehand import INPUT_SIZE
+from handzoo_blaze.models import wrist_from_2d
 
 _PARENT = torch.tensor([p for p, _ in BONES])
 _CHILD = torch.tensor([c for _, c in BONES])
@@ -56,10 +55,24 @@ def skeleton_length(joints: torch.Tensor) -> torch.Tensor:
 
 
 def default_camera(batch: int, height: int, width: int, like: torch.Tensor) -> torch.Tensor:
-    """(B,3,3) square pixels, principal point at the centre, DEFAULT_FOV_DEG across the width."""
-    f = (width / 2.0) / math.tan(math.radians(DEFAULT_FOV_DEG) / 2.0)
-    K = torch.tensor([[f, 0.0, width / 2.0], [0.0, f, height / 2.0], [0.0, 0.0, 1.0]], dtype=like.dtype)
+    """(B,3,3): the Predictor's default camera across the whole input (handzoo.inference.camera.default_K)."""
+    from handzoo.inference.camera import default_K
+
+    K = torch.as_tensor(default_K((0.0, 0.0, float(width), float(height)), DEFAULT_FOV_DEG), dtype=like.dtype)
     return K.to(like.device).expand(batch, 3, 3)
+
+
+def lift_members(
+    screens: list[torch.Tensor],
+    worlds: list[torch.Tensor],
+    K: torch.Tensor,
+    depth_scale: torch.Tensor | float,
+) -> torch.Tensor:
+    """(B,21,3) joints3d (metres, root-relative) from each member's screen landmarks (B,21,3) and
+    world landmarks (B,21,3): the lifted shapes averaged, sized as the averaged world landmarks."""
+    shape = torch.stack([lift_screen(s, K, depth_scale) for s in screens]).mean(0)
+    world = torch.stack(worlds).mean(0)
+    return shape * (skeleton_length(world) / skeleton_length(shape).clamp_min(1e-9))[:, None, None]
 
 
 class MediaPipeLift(nn.Module):
@@ -98,23 +111,18 @@ class MediaPipeLift(nn.Module):
         b, _, h, w = images.shape
         camera = K if K is not None else default_camera(b, h, w, images)
         px = w / INPUT_SIZE  # the relative depth is in the network's 224-px units, joints2d in the input's
-        lifted = torch.stack([lift_screen(self._screen(o, px), camera, self.depth_scale) for o in outs]).mean(
-            0
-        )
         world = torch.stack([o.joints3d for o in outs]).mean(0)
-        size = skeleton_length(world) / skeleton_length(lifted).clamp_min(1e-9)
-        joints3d = lifted * size[:, None, None]
+        joints3d = lift_members(
+            [self._screen(o, px) for o in outs], [o.joints3d for o in outs], camera, self.depth_scale
+        )
         joints2d = torch.stack([o.joints2d for o in outs]).mean(0)
         extras = {
             "hand_score": torch.stack([o.extras["hand_score"] for o in outs]).mean(0),
             "left_score": torch.stack([o.extras["left_score"] for o in outs]).mean(0),
             "world_joints3d": world,
         }
-        if K is not None and not self.training and not torch.jit.is_tracing():
-            from handzoo.submission import place_root_relative
-
-            placed = place_root_relative(joints3d.detach(), K, uv=joints2d.detach())
-            extras["root"] = placed[:, 0].to(joints3d.dtype)
+        if K is not None and not self.training:
+            extras.update(wrist_from_2d(joints3d, joints2d, K))
         return HandOutput(joints3d=joints3d, joints2d=joints2d, extras=extras)
 
     @staticmethod

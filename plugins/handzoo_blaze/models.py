@@ -58,12 +58,21 @@ class MediaPipeLandmarkHead(LandmarkHeads):
             "left_score": handedness[:, 0],
             "relative_depth": screen[..., 2] - screen[:, :1, 2],
         }
-        if K is not None and not self.training and not torch.jit.is_tracing():
-            from handzoo.submission import place_root_relative
-
-            placed = place_root_relative(joints3d.detach(), K, uv=joints2d.detach())
-            extras["root"] = placed[:, 0].to(joints3d.dtype)
+        if K is not None and not self.training:
+            extras.update(wrist_from_2d(joints3d, joints2d, K))
         return HandOutput(joints3d=joints3d, joints2d=joints2d, extras=extras)
+
+
+def wrist_from_2d(joints3d: torch.Tensor, joints2d: torch.Tensor, K: torch.Tensor) -> dict[str, torch.Tensor]:
+    """``{"root": (B,3)}``: the wrist in the camera frame (metres) that best reprojects the root-relative
+    ``joints3d`` onto ``joints2d`` through ``K`` (:func:`handzoo.submission.place_root_relative`), so the
+    Predictor draws the model's own 2D joints; {} while tracing for an export (inference only)."""
+    if torch.jit.is_tracing():
+        return {}
+    from handzoo.submission import place_root_relative
+
+    placed = place_root_relative(joints3d.detach(), K, uv=joints2d.detach())
+    return {"root": placed[:, 0].to(joints3d.dtype)}
 
 
 class BlazeHandModel(HandModel):
