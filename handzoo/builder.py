@@ -170,8 +170,8 @@ def create_model(
     if recorded is not None and recorded != model_name:
         raise UsageError(f"{path} holds weights of {recorded!r}, not {model_name!r}")
     accepted = accepted_options(get_registry().get("model", model_name))
-    if accepted is not None:
-        options = {k: v for k, v in options.items() if k in accepted}
+    # The allow-list: no header option may download, read a file or ask for a huge input.
+    options = weight_files.header_options(options, accepted, path)
     options.update(overrides)
     model = checked_build("model", model_name, **options)
     check_build(model, weight_files.build_record(meta, path), path)
@@ -235,6 +235,13 @@ def load_tensors(
             f"{k} {tuple(tensors[k].shape)} vs {tuple(own[k].shape)}" for k in shapes if not skipped(k)
         ],
     }
+    kinds = [
+        f"{k} {str(tensors[k].dtype).removeprefix('torch.')} vs {str(own[k].dtype).removeprefix('torch.')}"
+        for k in own
+        if k in tensors and k not in shapes and not skipped(k) and not _same_kind(tensors[k], own[k])
+    ]
+    if kinds:
+        bad["dtype"] = kinds
     if any(bad.values()):
         parts = [f"{len(v)} {what} (e.g. {', '.join(v[:3])})" for what, v in bad.items() if v]
         raise UsageError(
@@ -242,10 +249,24 @@ def load_tensors(
             "or other options?"
         )
     load = {k: v for k, v in tensors.items() if k in own and k not in shapes}
+    for key, value in load.items():
+        if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            raise UsageError(
+                f"{source}: tensor {key} holds NaN or infinite values; the weights are damaged "
+                "(a run that diverged, or a modified file): use another file"
+            )
     with torch.no_grad():
         result = model.load_state_dict(load, strict=False)
     del result  # every key was checked above
     return sorted({*[k for k in missing if skipped(k)], *[k for k in unexpected if skipped(k)], *shapes})
+
+
+def _same_kind(stored: torch.Tensor, own: torch.Tensor) -> bool:
+    """Stored tensors load into floats of any width (float16 files widen exactly) and into
+    integers and booleans of exactly their own dtype: a relabelled tensor is refused."""
+    if own.is_floating_point() or stored.is_floating_point():
+        return own.is_floating_point() and stored.is_floating_point()
+    return stored.dtype == own.dtype
 
 
 def init_from(model: Any, ref: str | Path, head_swap: bool = False) -> tuple[str, list[str]]:

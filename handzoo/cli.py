@@ -18,6 +18,7 @@ from handzoo.errors import HandzooError, UsageError
 app = typer.Typer(
     name="handzoo",
     help="A plugin-based model zoo for 3D hand pose estimation from single RGB images.",
+    epilog="Plugins add commands of their own: `handzoo plugins` lists them.",
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -170,7 +171,8 @@ def main(argv: list[str] | None = None) -> None:
     args = [a for a in args if a != "--debug"]
     warnings.showwarning = _show_warning
     try:
-        if args[:1] != ["--version"]:  # the version answers without loading plugins
+        # The version and the top-level help answer without importing plugins (one may be slow).
+        if args[:1] != ["--version"] and args not in ([], ["--help"], ["-h"]):
             from handzoo.plugins import get_host
 
             get_host().add_commands(app)  # plugins' own subcommands (register_commands)
@@ -192,6 +194,10 @@ def _click_exit_code(exc: BaseException) -> int | None:
     if "Exit" in names:
         return int(getattr(exc, "exit_code", 0) or 0)
     if "Abort" in names:
+        cause = exc.__cause__ or exc.__context__
+        if isinstance(cause, EOFError):  # click turns an EOFError into Abort; it is no Ctrl-C
+            print(f"handzoo: error: unexpected end of a file or of input ({cause})", file=sys.stderr)
+            return 1
         print("handzoo: aborted", file=sys.stderr)
         return 130
     if "UsageError" in names and hasattr(exc, "format_message"):

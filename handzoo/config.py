@@ -31,7 +31,8 @@ from handzoo.errors import ConfigError
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # allow_inf_nan=False: ``optim.lr=.inf`` or ``nan`` is a config error, not a run that diverges.
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 class ModelConfig(_Section):
@@ -119,7 +120,8 @@ class RunSection(_Section):
 
     epochs: int | None = Field(None, ge=1)
     max_steps: int | None = Field(None, ge=1)
-    seed: int = 0
+    # numpy's legacy seeding (and many libraries') takes 32 bits; larger seeds are refused, not wrapped.
+    seed: int = Field(0, ge=0, le=2**32 - 1)
     device: str = "auto"
     out: str | None = None
     checkpoint_every: int = Field(500, ge=1)
@@ -153,7 +155,9 @@ class RunConfig(_Section):
     def to_yaml(self, path: str | Path | None = None) -> str:
         text = yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
         if path is not None:
-            Path(path).write_text(text)
+            from handzoo.files import write_text_atomic
+
+            write_text_atomic(path, text, "config")
         return text
 
     def with_overrides(self, overrides: list[str] | dict[str, Any]) -> RunConfig:

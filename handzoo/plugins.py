@@ -155,7 +155,9 @@ class PluginHost:
                 continue
             try:
                 obj = ep.load()
-            except Exception as exc:
+            except KeyboardInterrupt:
+                raise
+            except BaseException as exc:  # SystemExit too: a plugin must not end handzoo
                 self._fail(info, f"import failed: {_describe(exc)}")
                 continue
             self.add(obj, info=info)
@@ -185,7 +187,9 @@ class PluginHost:
         try:
             self.pm.register(obj, name=info.name)
             self.pm.check_pending()
-        except Exception as exc:
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # SystemExit too: a plugin must not end handzoo
             if self.pm.is_registered(obj):
                 self.pm.unregister(obj)
             return self._fail(info, f"invalid plugin: {_describe(exc)}")
@@ -197,7 +201,9 @@ class PluginHost:
             info.hooks.append("register_catalogues")
             try:
                 impl.function(register=lambda path, **_meta: catalogues.append(str(path)))
-            except Exception as exc:
+            except KeyboardInterrupt:
+                raise
+            except BaseException as exc:  # SystemExit too: a plugin must not end handzoo
                 self.pm.unregister(obj)
                 return self._fail(info, f"register_catalogues raised {_describe(exc)}")
         if any(i.plugin is obj for i in self.pm.hook.register_commands.get_hookimpls()):
@@ -212,7 +218,9 @@ class PluginHost:
 
                 try:
                     impl.function(register=register)
-                except Exception as exc:
+                except KeyboardInterrupt:
+                    raise
+                except BaseException as exc:  # SystemExit too: a plugin must not end handzoo
                     self.pm.unregister(obj)
                     return self._fail(info, f"{hook_name} raised {_describe(exc)}")
 
@@ -246,7 +254,9 @@ class PluginHost:
             taken = {_command_name(c) for c in before}
             try:
                 impl.function(app=app)
-            except Exception as exc:
+            except KeyboardInterrupt:
+                raise
+            except BaseException as exc:  # SystemExit too: a plugin must not end handzoo
                 app.registered_commands[:] = before
                 self._note(info, f"register_commands raised {_describe(exc)}")
                 continue

@@ -121,6 +121,29 @@ def _check_finite(arr: np.ndarray, name: str, what: str) -> None:
 # ---------------------------------------------------------------------------- read
 
 
+MAX_PRED_BYTES = 1 << 30  # 1 GiB: a full FreiHAND submission with vertices is about 0.2 GB of JSON
+
+
+def _too_big(name: str, size: int) -> DataError:
+    return DataError(
+        f"{name}: {size} bytes of JSON, more than the {MAX_PRED_BYTES >> 20} MiB a submission may hold "
+        "(a full FreiHAND one is about 200 MiB); is it the right file?"
+    )
+
+
+def _read_member(zf: zipfile.ZipFile, member: str, name: str) -> bytes:
+    """A zip member's bytes, refused before reading when its declared size passes the bound and
+    while reading when the actual data does (a header may lie)."""
+    declared = zf.getinfo(member).file_size
+    if declared > MAX_PRED_BYTES:
+        raise _too_big(name, declared)
+    with zf.open(member) as f:
+        raw = f.read(MAX_PRED_BYTES + 1)
+    if len(raw) > MAX_PRED_BYTES:
+        raise _too_big(name, len(raw))
+    return raw
+
+
 def _read_pred_json(path: Path) -> tuple[Any, str]:
     """The parsed JSON and a display name (``sub.zip:pred.json``) for messages."""
     if not path.is_file():
@@ -137,9 +160,12 @@ def _read_pred_json(path: Path) -> tuple[Any, str]:
                     f"{members or 'none'}; write it with handzoo.submission.write_submission"
                 )
             name = f"{path.name}:{chosen[0]}"
-            raw = zf.read(chosen[0])
+            raw = _read_member(zf, chosen[0], name)
     else:
-        name, raw = path.name, path.read_bytes()
+        name = path.name
+        if path.stat().st_size > MAX_PRED_BYTES:
+            raise _too_big(name, path.stat().st_size)
+        raw = path.read_bytes()
     try:
         return json.loads(raw), name
     except (ValueError, UnicodeDecodeError) as exc:

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from handzoo import joints
 from handzoo._version import __version__
 from handzoo.errors import DataError, UsageError
-from handzoo.files import write_atomic
+from handzoo.files import json_text, write_atomic
 
 if TYPE_CHECKING:
     import torch
@@ -42,6 +42,8 @@ def read_metadata(path: str | Path) -> dict[str, str]:
     from safetensors import SafetensorError, safe_open
 
     path = Path(path)
+    if path.is_dir():
+        raise UsageError(f"weights file {path} is a folder; give the .safetensors file in it")
     if not path.is_file():
         raise UsageError(f"weights file {path} does not exist")
     if path.suffix not in (".safetensors",):
@@ -67,7 +69,10 @@ def _json_field(metadata: dict[str, str], key: str, path: str | Path, default: A
 def model_options(
     metadata: dict[str, str], path: str | Path = "weights"
 ) -> tuple[str | None, dict[str, Any]]:
-    """(model name, create_model options) recorded by ``handzoo run``."""
+    """(model name, create_model options) recorded by ``handzoo run``, unchecked.
+
+    Build a model only with what :func:`header_options` keeps of them.
+    """
     name = metadata.get("model")
     options: dict[str, Any] = {}
     cfg = _json_field(metadata, "config", path, {})
@@ -79,6 +84,78 @@ def model_options(
     if size is not None:
         options.setdefault("image_size", size)
     return name, options
+
+
+# Option names that fetch or read something: a weights file's header may never set them (the
+# file's own tensors replace whatever they would have loaded, so leaving them out changes nothing).
+_SIDE_EFFECT_WORDS = ("pretrained", "weights", "path", "file", "dir", "url", "root", "home")
+_SIDE_EFFECT_WORDS += ("download", "cache")
+MAX_HEADER_SIZE = 4096  # image_size and other *size* options a header may record
+MAX_HEADER_INT = 1 << 16  # any other integer option (channels, layers, joints)
+MAX_HEADER_TEXT = 256  # characters of a text option
+
+
+def has_side_effects(option: str) -> bool:
+    """Whether an option name looks like one that loads or downloads something."""
+    return any(word in option.lower() for word in _SIDE_EFFECT_WORDS)
+
+
+def header_options(options: dict[str, Any], accepted: list[str] | None, path: str | Path) -> dict[str, Any]:
+    """The architecture options of a weights header that a model may be built with (the allow-list).
+
+    Kept: options the factory accepts (``accepted``; None: any) whose names load
+    nothing (:func:`has_side_effects`), with JSON scalars or lists/objects of
+    them as values, sizes within bounds. Options that would fetch or read
+    something are left out; a value out of bounds is refused in one line.
+
+    Raises:
+        DataError: an out-of-range size, a huge integer or text, a nested value
+            that sets a side-effect option.
+    """
+    kept: dict[str, Any] = {}
+    for key, value in options.items():
+        if (accepted is not None and key not in accepted) or has_side_effects(key):
+            continue
+        _check_header_value(key, value, path)
+        kept[key] = value
+    return kept
+
+
+def _check_header_value(key: str, value: Any, path: str | Path) -> None:
+    def refuse(why: str) -> DataError:
+        return DataError(
+            f"{path}: header option {key}={str(value)[:60]!r} {why}; the file is damaged or was not "
+            "written by handzoo: re-export the weights or pass the option yourself"
+        )
+
+    if isinstance(value, bool) or value is None:
+        return
+    if isinstance(value, int):
+        bound = MAX_HEADER_SIZE if "size" in key.lower() else MAX_HEADER_INT
+        if not -bound <= value <= bound:
+            raise refuse(f"is out of range (at most {bound})")
+        return
+    if isinstance(value, float):
+        if value != value or abs(value) == float("inf"):
+            raise refuse("is not a finite number")
+        return
+    if isinstance(value, str):
+        if len(value) > MAX_HEADER_TEXT:
+            raise refuse(f"is longer than {MAX_HEADER_TEXT} characters")
+        return
+    if isinstance(value, list):
+        if len(value) > 64:
+            raise refuse("is a list of more than 64 items")
+        for item in value:
+            _check_header_value(key, item, path)
+        return
+    if isinstance(value, dict):
+        for inner, item in value.items():
+            if has_side_effects(str(inner)):
+                raise refuse(f"sets {inner!r}, which would load or download something")
+            _check_header_value(f"{key}.{inner}", item, path)
+        return
+    raise refuse(f"has a value of type {type(value).__name__}")
 
 
 def build_record(metadata: dict[str, str], path: str | Path = "weights") -> dict[str, Any]:
@@ -115,7 +192,7 @@ def weights_metadata(
         "input_size": json.dumps(list(preprocessing["input_size"])),
         "mean": json.dumps(list(preprocessing["mean"])),
         "std": json.dumps(list(preprocessing["std"])),
-        "metrics": json.dumps(metrics, sort_keys=True),
+        "metrics": json_text(metrics, sort_keys=True),
         **{k: str(v) for k, v in (provenance or {}).items()},
     }
 

@@ -67,6 +67,23 @@ def plugin_site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pat
     importlib.invalidate_caches()
 
 
+@pytest.fixture
+def toy_env(plugin_site, tmp_path):
+    """The toy dataset plugin of :mod:`tests.toy_runs` installed; the environment for subprocesses."""
+    from tests.toy_runs import TOY_DATASET
+
+    write_distribution(
+        plugin_site,
+        "handzoo-randomhands",
+        "0.1",
+        {"randomhands": "hz_randomhands"},
+        {"hz_randomhands": TOY_DATASET},
+    )
+    env = dict(os.environ)
+    env["OMP_NUM_THREADS"] = "1"
+    return env
+
+
 def export_random_weights(folder: Path, name: str = "resnet18", image_size: int = 64) -> Path:
     """A seeded, untrained model exported the way ``handzoo run`` exports it (model.safetensors)."""
     import torch

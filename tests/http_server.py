@@ -9,6 +9,8 @@
         server.faults.truncate = 0.5        # send half the body, then close the connection
         server.faults.fail_first = 2        # the first 2 GETs answer 503
         server.faults.ranges = False        # ignore Range headers (always 200 + whole file)
+        server.faults.endless = True        # no Content-Length, then bytes until the client hangs up
+        server.faults.trickle = 0.2         # send one byte every 0.2 s
         server.requests                     # [(path, Range header or None, status), ...]
 
 Range requests (``bytes=N-`` and ``bytes=N-M``) are honoured with 206 unless
@@ -19,6 +21,7 @@ layout (``simple/<name>/index.html``) is a package index pip can use.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
 from collections.abc import Iterator
@@ -35,6 +38,10 @@ class Faults:
     truncate: float | None = None
     fail_first: int = 0
     ranges: bool = True
+    endless: bool = False
+    trickle: float | None = None
+
+ENDLESS_CAP = 1 << 30  # an endless body still ends here, so a broken client cannot hang a test
 
 
 @dataclass
@@ -92,7 +99,8 @@ def _handler(server: Server) -> type[BaseHTTPRequestHandler]:
             self.send_response(status)
             kind = "text/html; charset=utf-8" if path.suffix == ".html" else "application/octet-stream"
             self.send_header("Content-Type", kind)
-            self.send_header("Content-Length", str(len(body)))
+            if not faults.endless:
+                self.send_header("Content-Length", str(len(body)))
             self.send_header("Accept-Ranges", "bytes" if faults.ranges else "none")
             if status == 206:
                 self.send_header("Content-Range", f"bytes {start}-{end - 1}/{len(data)}")
@@ -100,9 +108,25 @@ def _handler(server: Server) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             if faults.truncate is not None:
                 body = body[: int(len(body) * faults.truncate)]
-            self.wfile.write(body)
-            self.wfile.flush()
+            # The client hangs up on an endless or trickling body: that is the point of those faults.
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                self._send(body, faults)
             self.close_connection = True
+
+        def _send(self, body: bytes, faults: Faults) -> None:
+            if faults.trickle is not None:
+                for k in range(len(body)):
+                    if server.stop.wait(faults.trickle):
+                        return
+                    self.wfile.write(body[k : k + 1])
+                    self.wfile.flush()
+                return
+            self.wfile.write(body)
+            sent = len(body)
+            while faults.endless and sent < ENDLESS_CAP and not server.stop.is_set():
+                self.wfile.write(b"\0" * 65536)
+                sent += 65536
+            self.wfile.flush()
 
     return Handler
 

@@ -21,6 +21,7 @@ from handzoo.zoo.catalogue import parse_zoo
 from handzoo.zoo.hub import (
     DownloadError,
     IntegrityError,
+    cached_path,
     fetch,
     parse_hf_url,
     parse_ref,
@@ -30,13 +31,15 @@ from handzoo.zoo.hub import (
 from tests.http_server import serve_folder
 
 NAME = "resnet18-0badc0de.safetensors"
+DATA = np.random.default_rng(0).integers(0, 256, size=200_000, dtype=np.uint8).tobytes()
+CACHED = f"{hashlib.sha256(DATA).hexdigest()[:16]}-{NAME}"  # the cache names it by content, then name
 FAST = {"timeout": 2.0, "retries": 0, "backoff": 0.0, "progress": False}
 
 
 @pytest.fixture
 def payload(tmp_path: Path) -> tuple[Path, bytes, str]:
     """A served folder holding one 200 kB 'weights' file; returns (folder, bytes, sha256)."""
-    data = np.random.default_rng(0).integers(0, 256, size=200_000, dtype=np.uint8).tobytes()
+    data = DATA
     served = tmp_path / "served"
     served.mkdir()
     (served / NAME).write_bytes(data)
@@ -54,8 +57,8 @@ def test_download_is_verified_cached_and_then_used_offline(payload):
     with serve_folder(served) as server:
         path = fetch(f"{server.url}/{NAME}", sha, size=len(data), **FAST)
         assert [r[2] for r in server.requests] == [200]
-    assert path == weights_cache_dir() / NAME and path.read_bytes() == data
-    assert cache_files() == [NAME]
+    assert path == weights_cache_dir() / CACHED and path.read_bytes() == data
+    assert cache_files() == [CACHED]
     # The server is gone: the verified cached copy is used without any network call.
     assert fetch(f"{server.url}/{NAME}", sha, size=len(data), **FAST) == path
 
@@ -118,15 +121,15 @@ def test_truncated_transfer_keeps_a_part_that_the_next_attempt_resumes(payload):
         with pytest.raises(DownloadError) as info:
             fetch(url, sha, size=len(data), **FAST)
         assert "truncated transfer: the connection closed after 80000 of 200000 bytes" in str(info.value)
-        assert cache_files() == [NAME + ".part"]  # transient: kept for resume, never the final name
-        part = weights_cache_dir() / (NAME + ".part")
+        assert cache_files() == [CACHED + ".part"]  # transient: kept for resume, never the final name
+        part = weights_cache_dir() / (CACHED + ".part")
         assert part.read_bytes() == data[:80_000]
 
         server.faults.truncate = None
         path = fetch(url, sha, size=len(data), **FAST)
         # The server saw a Range request for exactly the missing bytes and answered 206.
         assert server.requests[-1] == (f"/{NAME}", "bytes=80000-", 206)
-    assert path.read_bytes() == data and cache_files() == [NAME]
+    assert path.read_bytes() == data and cache_files() == [CACHED]
 
 
 def test_retries_resume_after_each_truncation_and_back_off_exponentially(payload, monkeypatch):
@@ -153,14 +156,14 @@ def test_retries_resume_after_each_truncation_and_back_off_exponentially(payload
 
 def test_a_server_that_ignores_range_restarts_the_file(payload):
     served, data, sha = payload
-    part = weights_cache_dir() / (NAME + ".part")
+    part = weights_cache_dir() / (CACHED + ".part")
     part.parent.mkdir(parents=True, exist_ok=True)
     part.write_bytes(data[:5000])
     with serve_folder(served) as server:
         server.faults.ranges = False
         path = fetch(f"{server.url}/{NAME}", sha, size=len(data), **FAST)
         assert server.requests == [(f"/{NAME}", "bytes=5000-", 200)]
-    assert path.read_bytes() == data and cache_files() == [NAME]
+    assert path.read_bytes() == data and cache_files() == [CACHED]
 
 
 def test_local_paths_and_file_urls_are_verified_in_place(payload):
@@ -237,7 +240,7 @@ def test_pull_cli_prints_the_verified_path_and_one_line_errors(payload, tmp_path
             return done.value.code, out, err
 
         code, out, _ = cli("pull", "resnet18:a", "--quiet")
-        assert code == 0 and out.strip() == str(weights_cache_dir() / NAME)
+        assert code == 0 and out.strip() == str(weights_cache_dir() / CACHED)
         code, _, err = cli("pull", "resnet18:b", "--retries", "0")
         assert code == 1
         assert err.strip() == (
@@ -258,3 +261,82 @@ def test_pull_of_an_unknown_name_suggests_registered_ones():
     assert done.value.code == 2
     with pytest.raises(handzoo.UnknownNameError, match="unknown model 'nosuchmodel'"):
         handzoo.create_model("nosuchmodel", pretrained=True)
+
+
+# ----------------------------------------------------------------------------- bounds and cache keys
+def test_the_cache_is_keyed_by_content_not_by_the_file_name(tmp_path):
+    """Two servers' model.safetensors never share a cache entry (the second is fetched from its server)."""
+    folders = []
+    for k in range(2):
+        folder = tmp_path / f"server{k}"
+        folder.mkdir()
+        (folder / "model.safetensors").write_bytes(bytes([k]) * 1000)
+        folders.append(folder)
+    with serve_folder(folders[0]) as a, serve_folder(folders[1]) as b:
+        with pytest.warns(UserWarning, match="not verified"):
+            got_a = fetch(f"{a.url}/model.safetensors", None, **FAST)
+        with pytest.warns(UserWarning, match="not verified"):
+            got_b = fetch(f"{b.url}/model.safetensors", None, **FAST)
+        assert len(b.requests) == 1  # B was asked, not answered from A's copy
+    assert got_a.read_bytes() == b"\0" * 1000 and got_b.read_bytes() == b"\1" * 1000
+    assert got_a != got_b and got_a.name.endswith("-model.safetensors")
+    # With a catalogue sha256 the key is the content's digest, whatever the URL.
+    digest = hashlib.sha256(b"\1" * 1000).hexdigest()
+    assert cached_path("http://x/model.safetensors", digest).name == f"{digest[:16]}-model.safetensors"
+
+
+def test_an_endless_body_stops_at_the_catalogue_size_and_leaves_nothing(payload):
+    served, data, sha = payload
+    with serve_folder(served) as server:
+        server.faults.endless = True
+        url = f"{server.url}/{NAME}"
+        with pytest.raises(DownloadError) as info:
+            fetch(url, sha, size=len(data), **FAST)
+    message = str(info.value)
+    assert message.startswith(f"{url}: the server sent more than {len(data)} bytes, the size its catalogue")
+    assert "\n" not in message and not info.value.transient
+    assert cache_files() == []  # neither the final file nor a .part
+
+
+def test_a_download_of_unknown_size_stops_at_the_cap(payload, monkeypatch):
+    served, _, sha = payload
+    monkeypatch.setenv("HANDZOO_MAX_DOWNLOAD_BYTES", "300000")
+    with serve_folder(served) as server:
+        server.faults.endless = True
+        cap = r"more than 300000 bytes, the cap .*HANDZOO_MAX_DOWNLOAD_BYTES"
+        with pytest.raises(DownloadError, match=cap):
+            fetch(f"{server.url}/{NAME}", sha, **FAST)
+    assert cache_files() == []
+    monkeypatch.setenv("HANDZOO_MAX_DOWNLOAD_BYTES", "lots")
+    with pytest.raises(UsageError, match="HANDZOO_MAX_DOWNLOAD_BYTES='lots' is not a positive"):
+        fetch(f"{server.url}/{NAME}", sha, **FAST)
+
+
+def test_a_trickling_server_meets_the_deadline_and_releases_the_lock(payload, monkeypatch):
+    import time
+
+    served, data, sha = payload
+    monkeypatch.setenv("HANDZOO_DOWNLOAD_DEADLINE", "1.5")
+    with serve_folder(served) as server:
+        server.faults.trickle = 0.05  # a byte every 50 ms: never a per-read timeout
+        url = f"{server.url}/{NAME}"
+        began = time.monotonic()
+        with pytest.raises(DownloadError, match=r"did not finish within 1.5 s \(\d+ bytes received\)"):
+            fetch(url, sha, size=len(data), timeout=5.0, retries=3, backoff=0.0, progress=False)
+        assert time.monotonic() - began < 10
+        assert CACHED not in cache_files()  # at most a .part to resume, never the final name
+        server.faults.trickle = None
+        assert fetch(url, sha, size=len(data), **FAST).read_bytes() == data  # the lock was released
+
+
+def test_a_remote_catalogue_is_read_with_a_size_bound(tmp_path, monkeypatch):
+    from handzoo.zoo import catalogue
+
+    (tmp_path / "zoo.yaml").write_text("version: 1\narchitectures: {}\n")
+    monkeypatch.setattr(catalogue, "CATALOGUE_MAX_BYTES", 100_000)
+    with serve_folder(tmp_path) as server:
+        server.faults.endless = True
+        with pytest.raises(UsageError, match=r"cannot download the catalogue .*more than 100000 bytes"):
+            catalogue._read_text(f"{server.url}/zoo.yaml")
+        server.faults.endless = False
+        assert catalogue._read_text(f"{server.url}/zoo.yaml").startswith("version: 1")

@@ -23,7 +23,7 @@ import handzoo
 from handzoo.errors import UsageError
 from handzoo.zoo.catalogue import parse_zoo
 from handzoo.zoo.conversion import converted_path
-from handzoo.zoo.hub import DownloadError, IntegrityError, fetch, pull, weights_cache_dir
+from handzoo.zoo.hub import DownloadError, IntegrityError, cached_path, fetch, pull, weights_cache_dir
 from handzoo.zoo.pypi import fetch_inner, parse_pypi_url, pip_command
 from tests.conftest import write_distribution
 from tests.http_server import serve_folder
@@ -258,7 +258,7 @@ def test_any_entry_takes_a_local_copy_instead_of_a_download(tmp_path, payload):
     copy = tmp_path / "copy.safetensors"
     copy.write_bytes(data)
     path = fetch(url, sha, source=copy, **FAST)
-    assert path == weights_cache_dir() / "resnet18-0badc0de.safetensors" and path.read_bytes() == data
+    assert path == cached_path(url, sha) and path.read_bytes() == data
     assert fetch(url, sha, **FAST) == path  # then used from the cache like a download
     path.unlink()
     copy.write_bytes(data + b"!")

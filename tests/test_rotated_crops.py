@@ -60,7 +60,8 @@ class MarkerModel(nn.Module):
         v, u = torch.meshgrid(centres, centres, indexing="ij")
 
         def centroid(weight: torch.Tensor) -> torch.Tensor:
-            total = weight.sum(dim=(1, 2))
+            # A crop without the marker has a centroid at the corner, not 0/0: predictions are finite.
+            total = weight.sum(dim=(1, 2)).clamp(min=1e-12)
             return (
                 torch.stack([(weight * u).sum(dim=(1, 2)), (weight * v).sum(dim=(1, 2))], 1) / total[:, None]
             )

@@ -6,6 +6,7 @@ import typer
 
 from handzoo.commands.console import console as _console
 from handzoo.errors import UsageError
+from handzoo.files import json_text, write_text_atomic
 from handzoo.inference.defaults import DEFAULT_ROOT_DEPTH
 
 
@@ -49,7 +50,6 @@ def eval_command(
     synthetic set's training labels, named in ``baseline_from``) and the model's
     ratio to it (``vs_baseline``).
     """
-    import json as _json
     from pathlib import Path
 
     console = _console()
@@ -61,7 +61,7 @@ def eval_command(
         scores = score_submission(submission, data_root)
         _print_metrics(console, f"{submission} against {data_root}", scores)
         if out:
-            Path(out).write_text(_json.dumps(scores, indent=2) + "\n")
+            write_text_atomic(out, json_text(scores, indent=2) + "\n", "scores")
         return
     if weights is None and model is None:
         raise UsageError("give a MODEL and/or --weights FILE (or --submission FILE)")
@@ -144,7 +144,7 @@ def eval_command(
         target = target / "metrics.json"
     if weights and not out and target.exists():
         target = target.with_name(f"metrics_{data}_{split}.json")
-    target.write_text(_json.dumps(metrics, indent=2) + "\n")
+    write_text_atomic(target, json_text(metrics, indent=2) + "\n", "metrics")
     console.print(f"wrote {target}")
 
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import typer
 
 from handzoo.errors import DataError, UsageError
+from handzoo.files import json_text
 from handzoo.inference.defaults import (
     DEFAULT_DETECTOR,
     DEFAULT_FOV_DEG,
@@ -241,7 +241,7 @@ def predict_command(
 
 def _write_json(data: dict, path: Path) -> None:
     # One key per line, each value compact: joints stay one readable row each.
-    body = ",\n".join(f"  {json.dumps(k)}: {json.dumps(v)}" for k, v in data.items())
+    body = ",\n".join(f"  {json_text(k)}: {json_text(v)}" for k, v in data.items())
     path.write_text("{\n" + body + "\n}\n")
 
 

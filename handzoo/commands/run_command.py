@@ -42,11 +42,9 @@ def run_command(
     """Train MODEL, evaluate PA-MPJPE and export safetensors weights into --out."""
     from pathlib import Path
 
-    from handzoo.builder import checked_build
-    from handzoo.config import RunConfig
     from handzoo.plugins import get_registry
-    from handzoo.runner.plan import resolve_config
-    from handzoo.runner.trainer import OUTPUT_FILES, Trainer, clean_out_dir
+    from handzoo.runner.lock import LOCK_NAME, run_folder_lock
+    from handzoo.runner.trainer import Trainer
 
     get_registry().get("model", model)  # an unknown name fails before anything is written
     flags = {
@@ -65,7 +63,41 @@ def run_command(
         "model.init_head_swap": init_head_swap or None,
     }
     out_dir = Path(out or Path("runs") / model.replace("/", "-"))
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UsageError(f"--out {out_dir} is a file, not a folder; choose another --out")
     console = _console()
+    # Folders this run creates (out_dir and missing parents): a run that fails before writing
+    # anything removes them again.
+    created = [p for p in (out_dir, *out_dir.parents) if not p.exists()]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        # Checks and clean-up happen under the lock: a second run into this folder stops here.
+        with run_folder_lock(out_dir, f"handzoo run {model}"):
+            cfg, summary = _resolve(model, flags, sets, config, out_dir, resume, force)
+            trainer = Trainer(cfg, out_dir, resume=resume, console=console)
+            if summary and trainer.dist.is_main:
+                console.print(f"embedded default (no --data): {summary}")
+            result = trainer.run()
+    except BaseException:
+        if created:
+            (out_dir / LOCK_NAME).unlink(missing_ok=True)
+            for folder in created:  # innermost first; stops at the first that holds something
+                if not folder.is_dir() or any(folder.iterdir()):
+                    break
+                folder.rmdir()
+        raise
+    if trainer.dist.is_main:
+        _print_run_summary(console, result)
+
+
+def _resolve(model, flags, sets, config, out_dir, resume: bool, force: bool):
+    """(the run's config, the embedded-data note or None); cleans ``out_dir`` for ``--force``."""
+    from handzoo.builder import checked_build
+    from handzoo.config import RunConfig
+    from handzoo.plugins import get_registry
+    from handzoo.runner.plan import resolve_config
+    from handzoo.runner.trainer import OUTPUT_FILES, clean_out_dir
+
     if resume:
         saved = out_dir / "config.yaml"
         if not saved.exists() or not (out_dir / "checkpoint.pt").exists():
@@ -76,46 +108,30 @@ def run_command(
         if cfg.model.name != model:
             raise UsageError(f"--resume: {out_dir} is a run of {cfg.model.name!r}, not {model!r}")
         keep = {k: v for k, v in flags.items() if v is not None and k in ("run.device", "data.workers")}
-        cfg = cfg.with_overrides(keep)
-        summary = None
-    else:
-        existing = [n for n in OUTPUT_FILES if (out_dir / n).exists()]
-        if existing and not force:
-            raise UsageError(
-                f"{out_dir} already holds a run ({', '.join(existing)}); pass --resume to continue it, "
-                "--force to overwrite it, or another --out"
-            )
-        base = None
-        if config:
-            dumped = RunConfig.from_yaml(config).model_dump(mode="json")
-            base = {
-                f"{sec}.{k}": v for sec, vals in dumped.items() if sec != "model" for k, v in vals.items()
-            }
-        cfg, summary = resolve_config(model, flags, list(sets), base)
-        # Names of other kinds fail before anything is written, with suggestions.
-        checked_build("loss", cfg.optim.loss, **cfg.optim.loss_cfg)  # its options too (cheap)
-        entry = get_registry().get("dataset", cfg.data.name)
-        if cfg.data.root is not None and "root" not in entry.default_cfg:
-            folder_sets = [e.name for e in get_registry().entries("dataset") if "root" in e.default_cfg]
-            raise UsageError(
-                f"--data-root is given, but dataset {cfg.data.name!r} is not read from a folder; "
-                f"add --data {' or --data '.join(folder_sets) or 'NAME'} to read {cfg.data.root}"
-            )
-        if force:
-            clean_out_dir(out_dir)
-    created = not out_dir.exists()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    try:
-        trainer = Trainer(cfg, out_dir, resume=resume, console=console)
-        if summary and trainer.dist.is_main:
-            console.print(f"embedded default (no --data): {summary}")
-        result = trainer.run()
-    except BaseException:
-        if created and out_dir.is_dir() and not any(out_dir.iterdir()):
-            out_dir.rmdir()  # a run that failed before writing anything leaves no empty folder
-        raise
-    if trainer.dist.is_main:
-        _print_run_summary(console, result)
+        return cfg.with_overrides(keep), None
+    existing = [n for n in OUTPUT_FILES if (out_dir / n).exists() or (out_dir / n).is_symlink()]
+    if existing and not force:
+        raise UsageError(
+            f"{out_dir} already holds a run ({', '.join(existing)}); pass --resume to continue it, "
+            "--force to overwrite it, or another --out"
+        )
+    base = None
+    if config:
+        dumped = RunConfig.from_yaml(config).model_dump(mode="json")
+        base = {f"{sec}.{k}": v for sec, vals in dumped.items() if sec != "model" for k, v in vals.items()}
+    cfg, summary = resolve_config(model, flags, list(sets), base)
+    # Names of other kinds fail before anything is written, with suggestions.
+    checked_build("loss", cfg.optim.loss, **cfg.optim.loss_cfg)  # its options too (cheap)
+    entry = get_registry().get("dataset", cfg.data.name)
+    if cfg.data.root is not None and "root" not in entry.default_cfg:
+        folder_sets = [e.name for e in get_registry().entries("dataset") if "root" in e.default_cfg]
+        raise UsageError(
+            f"--data-root is given, but dataset {cfg.data.name!r} is not read from a folder; "
+            f"add --data {' or --data '.join(folder_sets) or 'NAME'} to read {cfg.data.root}"
+        )
+    if force:
+        clean_out_dir(out_dir)
+    return cfg, summary
 
 
 def _print_run_summary(console, result) -> None:

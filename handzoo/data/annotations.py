@@ -31,6 +31,7 @@ from handzoo.paths import freihand_cache_dir
 
 # Bump when parsing or validation changes, so old cache files are not reused.
 CACHE_FORMAT = 1
+MAX_COORDINATE_M = 20.0  # no camera-frame joint of a photographed hand lies farther away
 
 
 @dataclass(frozen=True)
@@ -142,6 +143,13 @@ def _check_values(key: str, arr: np.ndarray, name: str) -> None:
             raise DataError(
                 f"{name}: median depth is {depth:.1f} m; xyz must be metres (the file looks like millimetres)"
             )
+        far = np.flatnonzero((np.abs(arr) > MAX_COORDINATE_M).any(axis=(1, 2)))
+        if far.size:
+            value = float(np.abs(arr[far[0]]).max())
+            raise DataError(
+                f"{name}: entry {far[0]} has a coordinate of {value:g} m (more than {MAX_COORDINATE_M:g} m "
+                "from the camera); xyz must be metres in the camera frame: fix or remove the sample"
+            )
     elif key == "K":
         bad = np.flatnonzero(
             (arr[:, 0, 0] <= 0) | (arr[:, 1, 1] <= 0) | np.any(arr[:, 2] != (0, 0, 1), axis=1)
@@ -207,9 +215,13 @@ def load_annotation(path: Path, key: str, mmap: bool = False) -> np.ndarray:
     target = folder / filename
     if target.exists():
         try:
-            return np.load(target, mmap_mode="r" if mmap else None)
-        except (OSError, ValueError):
-            pass  # a damaged cache file is rebuilt below
+            cached = np.load(target, mmap_mode="r" if mmap else None)
+            if cached.shape[1:] == SPECS[key].shape and cached.dtype == SPECS[key].dtype:
+                return cached
+            problem = f"shape {cached.shape}, dtype {cached.dtype}"
+        except (OSError, ValueError, EOFError) as exc:  # a zero-byte file is an EOFError
+            problem = f"{type(exc).__name__}: {exc}"
+        warnings.warn(f"cache file {target} is damaged ({problem}); rebuilt from {path.name}", stacklevel=2)
     arr = parse_annotation(path, key)
     try:
         folder.mkdir(parents=True, exist_ok=True)

@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 
 from handzoo.errors import DataError
+from handzoo.files import MAX_IMAGE_BYTES, image_file_problem
 
 _SOI = b"\xff\xd8"
 _EOI = b"\xff\xd9"
@@ -112,9 +113,14 @@ def read_jpeg(
     Raises:
         BadImageError: (a DataError) naming the file when it cannot be read or is truncated.
     """
+    problem = image_file_problem(path)
+    if problem is not None:
+        raise BadImageError(path, problem)
     try:
         with open(path, "rb") as f:
-            data = f.read()
+            data = f.read(MAX_IMAGE_BYTES + 1)  # the file may have grown since it was checked
+        if len(data) > MAX_IMAGE_BYTES:
+            raise BadImageError(path, f"is more than the {MAX_IMAGE_BYTES >> 20} MiB an image file may have")
     except OSError as exc:
         raise BadImageError(path, f"cannot read image ({exc.strerror or exc})") from exc
     r = choose_reduction(jpeg_size(data), target)

@@ -33,6 +33,7 @@ import numpy as np
 from PIL import Image
 
 from handzoo.errors import DataError, UsageError
+from handzoo.files import image_file_problem
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 
@@ -102,14 +103,17 @@ def find_images(inputs: Sequence[str | Path]) -> list[Path]:
     for item in inputs:
         path = Path(item)
         if path.is_dir():
-            images = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+            # Not only regular files: a FIFO or device named like an image is reported when it is
+            # read (one line naming it), never silently dropped.
+            named = (p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            images = sorted(p for p in named if not p.is_dir())
             if not images:
                 raise UsageError(
                     f"{path}: folder holds no {', '.join(IMAGE_SUFFIXES)} images; "
                     "pass a folder with images or the image files themselves"
                 )
             found.extend(images)
-        elif path.is_file():
+        elif path.exists():
             found.append(path)
         else:
             raise UsageError(f"{path} does not exist; pass an image file or a folder of images")
@@ -335,6 +339,9 @@ def _open(source: ImageInput, index: int) -> tuple[Image.Image, str | None, bool
     """(image, source name or None, whether it is a file whose EXIF orientation applies)."""
     if isinstance(source, (str, Path)):
         path = Path(source)
+        problem = image_file_problem(path)
+        if problem is not None:
+            raise UnreadableImageError(str(path), problem)
         try:
             return Image.open(path), str(path), True
         except FileNotFoundError:

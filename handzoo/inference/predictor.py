@@ -15,7 +15,7 @@ import torch
 from handzoo import joints
 from handzoo._version import __version__
 from handzoo.device import resolve_device
-from handzoo.errors import UsageError
+from handzoo.errors import HandzooError, UsageError
 from handzoo.geometry import crop_resize_K, rotated_crop_K
 from handzoo.inference.camera import (
     DEFAULT_FOV_DEG,
@@ -581,6 +581,14 @@ class Predictor:
             # crop's centre, which turning the crop about it does not move.
             t = place_hand(joints3d, K, boxes, self.root_depth)
             uv = project_placed(joints3d, t, K)
+        for b in range(len(crops)):
+            parts = (joints3d[b], uv[b], t[b]) + (() if vertices is None else (vertices[b],))
+            if not all(np.isfinite(p).all() for p in parts):
+                where = crops[b].source or f"image {b} of the batch"
+                raise NonFinitePredictionError(
+                    f"{where}: the model predicted NaN or infinite joints; its weights are damaged or "
+                    "it diverged: use other weights"
+                )
         return [
             Prediction(
                 joints3d=joints3d[b],
@@ -597,6 +605,10 @@ class Predictor:
             )
             for b in range(len(crops))
         ]
+
+
+class NonFinitePredictionError(HandzooError):
+    """A model returned NaN or infinite values for an image (named in the message)."""
 
 
 def _single_box(boxes: Any) -> Any:

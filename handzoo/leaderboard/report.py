@@ -13,10 +13,10 @@ import base64
 import csv
 import html
 import io
-import json
 from pathlib import Path
 from typing import Any
 
+from handzoo.files import json_text
 from handzoo.leaderboard.evaluate import Leaderboard, Row
 
 # (row attribute, label shown to people, format)
@@ -131,7 +131,7 @@ def to_json(board: Leaderboard) -> str:
     payload = board.to_dict()
     payload["columns"] = [key for key, _, _ in columns(board)]
     payload["gflops_convention"] = GFLOPS_NOTE
-    return json.dumps(payload, indent=2) + "\n"
+    return json_text(payload, indent=2) + "\n"
 
 
 def to_csv(board: Leaderboard) -> str:

@@ -59,6 +59,30 @@ def save_atomic(obj: Any, path: str | Path) -> None:
     write_atomic(path, lambda tmp: torch.save(obj, tmp), "checkpoint", sync=True)
 
 
+CHECKPOINT_KEYS = ("model", "optimizer", "scheduler", "scaler", "rng", "step", "total_steps")
+
+
 def load(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Load a checkpoint without executing pickled code."""
-    return torch.load(path, map_location=map_location, weights_only=True)
+    """Load a checkpoint without executing pickled code.
+
+    Raises:
+        DataError: the file is empty, truncated, not a checkpoint or lacks one of
+            :data:`CHECKPOINT_KEYS` (one line saying how to start over).
+    """
+    from handzoo.errors import DataError
+
+    path = Path(path)
+    fix = f"it cannot be resumed: start over with --force (same --out {path.parent}) or choose another --out"
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # torch raises many kinds (EOFError, RuntimeError, UnpicklingError, ...)
+        if isinstance(exc, FileNotFoundError):
+            raise DataError(f"{path}: no checkpoint there; start the run without --resume") from None
+        size = path.stat().st_size if path.exists() else 0
+        first = (str(exc).strip().splitlines() or [""])[0][:120]
+        reason = "an empty file" if size == 0 else f"{type(exc).__name__}: {first}"
+        raise DataError(f"{path}: the checkpoint is damaged ({reason}); {fix}") from None
+    missing = [k for k in CHECKPOINT_KEYS if not isinstance(state, dict) or k not in state]
+    if missing:
+        raise DataError(f"{path}: not a handzoo checkpoint (no {', '.join(missing)}); {fix}")
+    return state

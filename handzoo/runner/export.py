@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from handzoo._version import __version__
+from handzoo.files import write_text_atomic
 
 
 def _describe_loss_terms(terms: dict[str, Any]) -> str:
@@ -86,6 +87,4 @@ def write_model_card(
         "```",
         "",
     ]
-    path = Path(path)
-    path.write_text("\n".join(lines))
-    return path
+    return write_text_atomic(path, "\n".join(lines), "model card")

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from handzoo.files import write_atomic
+
 # Units of the first-party joint losses (on joints in metres); a plugin's loss is named without one.
 LOSS_UNITS = {"l1": "m", "smooth_l1": "m", "l1_pa": "m", "l2": "m²"}
 
@@ -63,6 +65,6 @@ def plot_curves(
         loss: the registered loss's name, shown with its unit on the loss axis.
         extra_terms: a model's own terms (e.g. MANO priors) add to the loss.
     """
-    path = Path(path)
-    curves_figure(history, title, loss, extra_terms).savefig(path)
-    return path
+    figure = curves_figure(history, title, loss, extra_terms)
+    # savefig to a temporary file, then rename: a symlink at ``path`` is replaced, not written through.
+    return write_atomic(path, lambda tmp: figure.savefig(tmp, format="png"), "training curves")

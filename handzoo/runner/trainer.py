@@ -32,6 +32,7 @@ from handzoo.device import amp_dtype_for, resolve_device, wants_cuda
 from handzoo.distributed import barrier, init_from_env, shutdown
 from handzoo.errors import ConfigError, HandzooError, UsageError
 from handzoo.evaluation import autocast, predict, score
+from handzoo.files import append_line, json_text, remove_temporaries, write_text_atomic
 from handzoo.interfaces import part_metadata
 from handzoo.losses import build_training_loss
 from handzoo.model import takes_camera
@@ -47,7 +48,16 @@ from handzoo.weights import export_weights, weights_metadata
 
 log = logging.getLogger("handzoo")
 
-OUTPUT_FILES = ("config.yaml", "history.jsonl", "metrics.json", "model.safetensors", ckpt.CHECKPOINT_NAME)
+OUTPUT_FILES = (
+    "config.yaml",
+    "history.jsonl",
+    "metrics.json",
+    "model.safetensors",
+    ckpt.CHECKPOINT_NAME,
+    "curves.png",
+    "MODEL_CARD.md",
+)
+"""Every file a run writes: the overwrite guard (``--force``) and the clean-up cover them all."""
 
 
 class NonFiniteLossError(HandzooError):
@@ -223,8 +233,7 @@ class Trainer:
     def _append_history(self, row: dict[str, Any]) -> None:
         self.history.append(row)
         if self.dist.is_main:
-            with open(self.out / "history.jsonl", "a") as f:
-                f.write(json.dumps(row) + "\n")
+            append_line(self.out / "history.jsonl", json_text(row))
 
     # -- main entry ----------------------------------------------------------------
     def run(self) -> RunResult:
@@ -319,6 +328,10 @@ class Trainer:
         self.cfg.optim.loss_terms = loss_fn.describe()
 
         step = 0
+        if self.resume and dist.is_main:
+            stale = remove_temporaries(self.out, OUTPUT_FILES)  # left by a write the kill interrupted
+            if stale:
+                self.say(f"removed {len(stale)} unfinished temporary file(s) of the interrupted run")
         if self.resume and (self.out / ckpt.CHECKPOINT_NAME).exists():
             state = ckpt.load(self.out / ckpt.CHECKPOINT_NAME, map_location=self.device)
             raw_model.load_state_dict(state["model"])
@@ -335,7 +348,7 @@ class Trainer:
             self._truncate_history(step)
             self.say(f"resuming from step {step} of {budget['total']}")
         elif dist.is_main:
-            (self.out / "history.jsonl").write_text("")
+            write_text_atomic(self.out / "history.jsonl", "", "history")
 
         self._save_config(budget["total"])
         self.say(
@@ -527,11 +540,15 @@ class Trainer:
         if not all(ok):
             first = ok.index(False)
             bad_step = step - len(host) + first + 1
-            raise NonFiniteLossError(
-                f"non-finite loss ({host[first]}) at step {bad_step}; stopped. The last good checkpoint "
-                f"is kept in {self.out / ckpt.CHECKPOINT_NAME}; lower --lr or set --set optim.grad_clip=1.0, "
+            saved = self.out / ckpt.CHECKPOINT_NAME
+            then = (
+                f"The last good checkpoint is kept in {saved}; lower --lr or set --set optim.grad_clip=1.0, "
                 "then --resume"
+                if saved.exists()
+                else "No checkpoint was written before it; lower --lr or set --set optim.grad_clip=1.0 "
+                "and start again with --force"
             )
+            raise NonFiniteLossError(f"non-finite loss ({host[first]}) at step {bad_step}; stopped. {then}")
         return host
 
     def _validate(self, model, val_ds, baseline_shape: torch.Tensor) -> dict[str, float]:
@@ -593,7 +610,7 @@ class Trainer:
         rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
         self.history = [r for r in rows if r["step"] <= step]
         if self.dist.is_main:
-            path.write_text("".join(json.dumps(r) + "\n" for r in self.history))
+            write_text_atomic(path, "".join(json_text(r) + "\n" for r in self.history), "history")
 
     def _plan_line(self, n_train: int, n_val: int, steps_per_epoch: int, total: int) -> str:
         d = self.cfg.data
@@ -625,7 +642,7 @@ class Trainer:
 
     def _export(self, model, preprocessing, metrics, seconds: float, steps: int) -> None:
         config = self.cfg.model_dump(mode="json")
-        (self.out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+        write_text_atomic(self.out / "metrics.json", json_text(metrics, indent=2) + "\n", "metrics")
         meta = weights_metadata(self.cfg.model.name, config, preprocessing, metrics, part_metadata(model))
         export_weights(model, self.out / "model.safetensors", meta)
         if self.history:
@@ -648,8 +665,12 @@ def copy_config(cfg: RunConfig) -> RunConfig:
 
 
 def clean_out_dir(out: Path) -> None:
-    """Remove a previous run's outputs (``--force``), leaving unrelated files alone."""
-    for name in (*OUTPUT_FILES, "curves.png", "MODEL_CARD.md"):
+    """Remove a previous run's outputs and their stale temporaries (``--force``), nothing else.
+
+    A symlink among them is removed itself, never its target.
+    """
+    for name in OUTPUT_FILES:
         p = out / name
-        if p.exists():
+        if p.exists() or p.is_symlink():
             os.remove(p)
+    remove_temporaries(out, OUTPUT_FILES)

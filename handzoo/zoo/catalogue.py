@@ -29,15 +29,22 @@ def zoo_source() -> str:
     return os.environ.get(ZOO_ENV) or str(_PACKAGED)
 
 
+CATALOGUE_MAX_BYTES = 16 << 20  # a remote catalogue is YAML text: 16 MiB is far beyond any real one
+CATALOGUE_DEADLINE = 60.0  # seconds to read a remote catalogue whole
+
+
 def _read_text(source: str) -> str:
     if source.startswith(("http://", "https://")):
-        import urllib.request
+        from handzoo.zoo.hub import DownloadError, read_bounded
 
         try:
-            with urllib.request.urlopen(source, timeout=20) as resp:
-                return resp.read().decode()
-        except OSError as exc:
-            raise UsageError(f"{ZOO_ENV}={source}: cannot download the catalogue ({exc})") from exc
+            body = read_bounded(source, CATALOGUE_MAX_BYTES, timeout=20.0, deadline=CATALOGUE_DEADLINE)
+        except DownloadError as exc:
+            raise UsageError(f"{ZOO_ENV}={source}: cannot download the catalogue ({exc})") from None
+        try:
+            return body.decode()
+        except UnicodeDecodeError as exc:
+            raise UsageError(f"{ZOO_ENV}={source}: the catalogue is not UTF-8 text ({exc})") from None
     path = Path(source.removeprefix("file://")).expanduser()
     if not path.is_file():
         raise UsageError(f"zoo catalogue {path} does not exist (set {ZOO_ENV} to a zoo.yaml path or URL)")

@@ -4,8 +4,10 @@ Sources, resolved in one place (:func:`fetch`), by the scheme of the URL:
 
 * a local path or ``file://`` URL: verified and used in place, so a local
   file always works offline;
-* ``http(s)://``: downloaded into ``$HANDZOO_HOME/weights/<file name>``
-  (``HANDZOO_HOME`` defaults to ``~/.cache/handzoo``) through a ``.part``
+* ``http(s)://``: downloaded into ``$HANDZOO_HOME/weights/<key>-<file name>``
+  (``HANDZOO_HOME`` defaults to ``~/.cache/handzoo``; the key is what
+  identifies the content: the catalogue's sha256, else a digest of the whole
+  URL, never the file name alone, see :func:`cached_path`) through a ``.part``
   file that later attempts resume with an HTTP ``Range`` request, with
   retries and exponential backoff on transient errors (connection reset or
   refused, HTTP 5xx/408/429, timeouts, truncated transfers), and an atomic
@@ -18,6 +20,12 @@ Sources, resolved in one place (:func:`fetch`), by the scheme of the URL:
 
 Any of them can instead be handed over as a local file (``source=``,
 ``handzoo pull NAME --from FILE``): verified and cached exactly like a download.
+
+Every download is bounded: by the catalogue's ``size`` where given, else by
+:data:`DEFAULT_MAX_BYTES` (``HANDZOO_MAX_DOWNLOAD_BYTES``), and by an overall
+deadline (:data:`DEFAULT_DEADLINE` seconds, ``HANDZOO_DOWNLOAD_DEADLINE``) as
+well as the per-read timeout, so neither an endless nor a trickling server can
+fill the disk or hold the cache lock for ever.
 
 The sha256 is checked on every download and every time a cached file is
 used; a verified cached file is used without any network call. A cached file
@@ -61,6 +69,33 @@ DEFAULT_TIMEOUT = 30.0  # seconds without a byte before a connection counts as s
 DEFAULT_RETRIES = 3  # further attempts after the first, for transient errors only
 DEFAULT_BACKOFF = 1.0  # seconds before the first retry; doubles each time
 _TRANSIENT_HTTP = {408, 425, 429, 500, 502, 503, 504}
+MAX_BYTES_ENV = "HANDZOO_MAX_DOWNLOAD_BYTES"
+DEADLINE_ENV = "HANDZOO_DOWNLOAD_DEADLINE"
+DEFAULT_MAX_BYTES = 4 << 30  # 4 GiB: a download with no catalogue size may not grow past this
+DEFAULT_DEADLINE = 3600.0  # seconds for a whole download, all attempts together
+
+
+def _env_number(name: str, default: float, kind: type = float) -> Any:
+    value = os.environ.get(name)
+    if not value:
+        return default
+    try:
+        number = kind(value)
+    except ValueError:
+        number = None
+    if number is None or not number > 0 or number == float("inf"):
+        raise UsageError(f"{name}={value!r} is not a positive finite number; unset it or fix it")
+    return number
+
+
+def max_download_bytes() -> int:
+    """The size bound of a download whose catalogue entry gives no ``size``."""
+    return _env_number(MAX_BYTES_ENV, DEFAULT_MAX_BYTES, int)
+
+
+def download_deadline() -> float:
+    """Seconds one download (all its attempts together) may take."""
+    return _env_number(DEADLINE_ENV, DEFAULT_DEADLINE)
 
 
 class DownloadError(HandzooError):
@@ -101,6 +136,18 @@ def verify_file(path: str | Path, sha256: str, source: str | None = None) -> Non
             f"{source or path}: sha256 is {found[:16]}..., the catalogue expects {sha256[:16]}...; "
             "the file was modified or the zoo entry is out of date (republish it or fix its sha256)"
         )
+
+
+def cached_path(url: str, sha256: str | None, cache_dir: str | Path | None = None) -> Path:
+    """Where the file of ``url`` is cached: ``<key>-<file name>`` in the weights cache.
+
+    The key identifies the content: the first 16 hex digits of the catalogue's
+    sha256 where there is one, else of a digest of the whole URL, so two
+    servers' ``model.safetensors`` never share a cache entry.
+    """
+    cache = Path(cache_dir) if cache_dir is not None else weights_cache_dir()
+    key = sha256[:16] if sha256 else "url" + hashlib.sha256(url.encode()).hexdigest()[:13]
+    return cache / f"{key}-{file_name_of(url)}"
 
 
 def _local_path(url: str) -> Path | None:
@@ -171,6 +218,8 @@ def fetch(
         return _adopt(url, sha256, source, cache_dir)
     local = _local_path(url)
     if local is not None:
+        if local.is_dir():
+            raise DownloadError(f"{url}: is a folder, not a weights file; give the file in it")
         if not local.is_file():
             raise DownloadError(
                 f"{url}: no such file; fix the weight url in the catalogue or publish the run again"
@@ -183,9 +232,9 @@ def fetch(
         raise UsageError(
             f"{url}: unsupported scheme {scheme!r}; use https://, http://, file://, hf://, pypi: or a path"
         )
-    cache = Path(cache_dir) if cache_dir is not None else weights_cache_dir()
+    final = cached_path(url, sha256, cache_dir)
+    cache = final.parent
     cache.mkdir(parents=True, exist_ok=True)
-    final = cache / file_name_of(url)
     with _file_lock(cache / ".locks" / f"{final.name}.lock"):
         if final.is_file():
             if sha256 is None or sha256_file(final) == sha256:
@@ -222,9 +271,9 @@ def _adopt(url: str, sha256: str | None, source: str | Path, cache_dir: str | Pa
     given = Path(source).expanduser()
     if not given.is_file():
         raise UsageError(f"--from {source}: no such file")
-    cache = Path(cache_dir) if cache_dir is not None else weights_cache_dir()
+    final = cached_path(url, sha256, cache_dir)
+    cache = final.parent
     cache.mkdir(parents=True, exist_ok=True)
-    final = cache / file_name_of(url)
     with _file_lock(cache / ".locks" / f"{final.name}.lock"):
 
         def verify(part: Path) -> None:
@@ -283,14 +332,15 @@ def _http_download(
 ) -> None:
     """Fill ``part`` with the body at ``url``, resuming and retrying; raise DownloadError when it fails."""
     show = sys.stderr.isatty() if progress is None else progress
+    bound = Bound(url, size if size is not None else max_download_bytes(), size is not None)
     with _progress_bar(show, part.name[: -len(".part")]) as advance:
         attempt = 0
         while True:
             try:
-                _http_attempt(url, part, size, timeout, advance)
+                _http_attempt(url, part, size, timeout, advance, bound)
                 return
             except _Transient as exc:
-                if attempt >= retries:
+                if attempt >= retries or bound.remaining() <= 0:
                     kept = part.stat().st_size if part.exists() else 0
                     resume = (
                         f"{kept} bytes are kept in {part} and the next attempt resumes from there"
@@ -302,7 +352,7 @@ def _http_download(
                         "check the network or the server and run the command again",
                         transient=True,
                     ) from None
-                time.sleep(backoff * 2**attempt)
+                time.sleep(min(backoff * 2**attempt, max(0.0, bound.remaining())))
                 attempt += 1
             except DownloadError as exc:
                 if not exc.transient:
@@ -310,19 +360,104 @@ def _http_download(
                 raise
 
 
+class Bound:
+    """The size and time bounds of one transfer (all its attempts together).
+
+    ``limit`` bytes at most (``exact``: the catalogue's size of the file, else
+    the default cap) and :func:`download_deadline` seconds from construction.
+    """
+
+    def __init__(self, url: str, limit: int, exact: bool, deadline: float | None = None) -> None:
+        self.url, self.limit, self.exact = url, limit, exact
+        self.deadline = download_deadline() if deadline is None else deadline
+        self.ends = time.monotonic() + self.deadline
+
+    def remaining(self) -> float:
+        return self.ends - time.monotonic()
+
+    def timeout(self, per_read: float) -> float:
+        """The socket timeout of the next connection: the per-read timeout, cut to the deadline."""
+        return max(0.05, min(per_read, self.remaining()))
+
+    def check(self, received: int) -> None:
+        """Raise DownloadError once ``received`` bytes pass the limit or the deadline has passed."""
+        if received > self.limit:
+            what = (
+                "the size its catalogue entry gives"
+                if self.exact
+                else f"the cap for downloads of unknown size (set {MAX_BYTES_ENV} to raise it)"
+            )
+            raise DownloadError(
+                f"{self.url}: the server sent more than {self.limit} bytes, {what}; the transfer was "
+                "stopped and its partial file deleted: check the URL and the catalogue entry"
+            )
+        if self.remaining() < 0:
+            raise DownloadError(
+                f"{self.url}: the transfer did not finish within {self.deadline:g} s ({received} bytes "
+                f"received); the server is stalled or too slow: try again later or raise {DEADLINE_ENV}",
+                transient=True,
+            )
+
+    def stream(self, response: Any, write: Callable[[bytes], Any], received: int = 0) -> Iterator[int]:
+        """Copy ``response``'s body through ``write``, yielding the running byte count.
+
+        ``read1`` returns as soon as any bytes arrive, so a server that trickles
+        a byte at a time meets the deadline rather than filling a whole chunk.
+        """
+        while True:
+            self.check(received)
+            block = response.read1(CHUNK_BYTES)
+            if not block:
+                return
+            received += len(block)
+            self.check(received)
+            write(block)
+            yield received
+
+
+def read_bounded(url: str, limit: int, timeout: float, deadline: float) -> bytes:
+    """The whole body at ``url`` (a remote catalogue), at most ``limit`` bytes within ``deadline`` s.
+
+    Raises :class:`DownloadError` (one line) for network errors and crossed bounds.
+    """
+    bound = Bound(url, limit, exact=False, deadline=deadline)
+    request = urllib.request.Request(url, headers={"User-Agent": f"handzoo/{__version__}"})
+    body = bytearray()
+    try:
+        with urllib.request.urlopen(request, timeout=bound.timeout(timeout)) as response:
+            length = response.headers.get("Content-Length")
+            if length is not None and length.isdigit():
+                bound.check(int(length))
+            for _ in bound.stream(response, body.extend):
+                pass
+    except urllib.error.HTTPError as exc:
+        exc.close()
+        raise DownloadError(f"{url}: HTTP {exc.code} {exc.reason}") from None
+    except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
+        reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+        raise DownloadError(f"{url}: {type(reason).__name__}: {reason}", transient=True) from None
+    return bytes(body)
+
+
 def _http_attempt(
-    url: str, part: Path, size: int | None, timeout: float, advance: Callable[[int, int | None], None]
+    url: str,
+    part: Path,
+    size: int | None,
+    timeout: float,
+    advance: Callable[[int, int | None], None],
+    bound: Bound,
 ) -> None:
     start = part.stat().st_size if part.exists() else 0
     if size is not None and start > size:  # not a prefix of this file: start over
         part.unlink()
         start = 0
+    bound.check(start)
     headers = {"User-Agent": f"handzoo/{__version__}", "Accept-Encoding": "identity"}
     if start:
         headers["Range"] = f"bytes={start}-"
     request = urllib.request.Request(url, headers=headers)
     try:
-        response = urllib.request.urlopen(request, timeout=timeout)
+        response = urllib.request.urlopen(request, timeout=bound.timeout(timeout))
     except urllib.error.HTTPError as exc:
         exc.close()
         if exc.code == 416 and start:  # the range starts at or past the end: the part is complete
@@ -351,15 +486,15 @@ def _http_attempt(
             mode, start = "wb", 0  # the server ignored the Range header: the whole file follows
         if length is not None and length.isdigit():
             total = start + int(length)
+            bound.check(total)  # a server announcing too much is refused before a byte is written
         elif size is not None:
             total = size
         received = start
         advance(received, total)
         try:
             with open(part, mode) as out:
-                while block := response.read(CHUNK_BYTES):
-                    out.write(block)
-                    received += len(block)
+                for count in bound.stream(response, out.write, received):
+                    received = count
                     advance(received, total)
         except (OSError, http.client.HTTPException) as exc:
             raise _classify(url, exc) from None
