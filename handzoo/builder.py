@@ -21,15 +21,14 @@ verifies; :mod:`handzoo.weights` only reads and writes files.
 
 from __future__ import annotations
 
-import inspect
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlparse
 
-from handzoo.errors import ConfigError, UsageError
+from handzoo.errors import UsageError
 from handzoo.plugins import get_registry
-from handzoo.registry import Entry
+from handzoo.registry import Entry, keyword_options
 from handzoo.zoo.schema import parse_ref
 
 if TYPE_CHECKING:
@@ -38,35 +37,12 @@ if TYPE_CHECKING:
 
 def accepted_options(entry: Entry) -> list[str] | None:
     """Keyword arguments the entry's factory accepts; None if it takes ``**kwargs``."""
-    try:
-        params = inspect.signature(entry.factory).parameters.values()
-    except (TypeError, ValueError):
-        return None
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
-        return None
-    return [
-        p.name
-        for p in params
-        if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
-    ]
+    return keyword_options(entry.factory)
 
 
 def checked_build(kind: str, name: str, *args: Any, **overrides: Any) -> Any:
     """Build ``name`` of ``kind``; an unknown option raises :class:`ConfigError` listing the valid ones."""
-    entry = get_registry().get(kind, name)
-    allowed = accepted_options(entry)
-    if allowed is not None:
-        unknown = sorted(set(overrides) - set(allowed))
-        if unknown:
-            raise ConfigError(
-                f"{kind} {name!r} has no option {', '.join(repr(u) for u in unknown)}; "
-                f"its options are: {', '.join(a for a in allowed if a not in ('self',)) or 'none'}"
-            )
-    kwargs = dict(entry.default_cfg)
-    if entry.is_template:
-        kwargs.update(entry.match_template(name) or {})
-    kwargs.update(overrides)
-    return entry.factory(*args, **kwargs)
+    return get_registry().get(kind, name).build(name, *args, **overrides)
 
 
 # ----------------------------------------------------------------------------- weight sources
@@ -171,14 +147,27 @@ def create_model(
         raise UsageError(f"{path} holds weights of {recorded!r}, not {model_name!r}")
     accepted = accepted_options(get_registry().get("model", model_name))
     # The allow-list: no header option may download, read a file or ask for a huge input.
-    options = weight_files.header_options(options, accepted, path)
-    options.update(overrides)
+    recorded_options = {k: v for k, v in options.items() if k not in overrides}  # yours are not checked
+    options = {**weight_files.header_options(recorded_options, accepted, path), **overrides}
     model = checked_build("model", model_name, **options)
     check_build(model, weight_files.build_record(meta, path), path)
     load_tensors(model, weight_files.read_tensors(path), path)
     model.handzoo_name = model_name
     model.handzoo_weights = label
+    # The run that wrote the weights, as recorded: scoring rebuilds that run's dataset split from it.
+    model.handzoo_run_config = weight_files.run_config(meta, path)
     return model
+
+
+def load_weights(model: Any, weights: str | Path) -> str:
+    """Load a weights file (a path, URL or ``file://``; verified like any download) into the module
+    ``model``, every key and shape checked; returns the weights' label."""
+    from handzoo import weights as weight_files
+
+    path, label = resolve_weights(None, weights, False)
+    assert path is not None
+    load_tensors(model, weight_files.read_tensors(path), path)
+    return label
 
 
 def check_build(model: Any, recorded: dict[str, Any], source: str | Path, skip: tuple[str, ...] = ()) -> None:

@@ -159,6 +159,30 @@ def _looks_like_a_path(word: str) -> bool:
     return Path(word).exists() or "/" in word or "." in word
 
 
+def _load_plugins(quiet: bool) -> None:
+    """Load the plugins and their commands; their problems become one line naming the plugins.
+
+    Every command would otherwise repeat every warning of every plugin.
+    ``handzoo plugins`` (``quiet``) shows them in full instead.
+    """
+    from handzoo.plugins import PluginWarning, get_host
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", PluginWarning)
+        host = get_host()
+        host.add_commands(app)  # plugins' own subcommands (register_commands)
+    for w in caught:
+        if not issubclass(w.category, PluginWarning):
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+    if quiet or not any(issubclass(w.category, PluginWarning) for w in caught):
+        return
+    names = [name for name, info in host.plugins.items() if info.errors]
+    who = ", ".join(repr(n) for n in names) or "some plugins"
+    noun = "plugin" if len(names) == 1 else "plugins"
+    verb = "has" if len(names) == 1 else "have"
+    print(f"handzoo: warning: {noun} {who} {verb} problems; `handzoo plugins` shows them", file=sys.stderr)
+
+
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
     print(f"handzoo: warning: {message}", file=sys.stderr)
 
@@ -173,9 +197,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         # The version and the top-level help answer without importing plugins (one may be slow).
         if args[:1] != ["--version"] and args not in ([], ["--help"], ["-h"]):
-            from handzoo.plugins import get_host
-
-            get_host().add_commands(app)  # plugins' own subcommands (register_commands)
+            _load_plugins(quiet=args[:1] == ["plugins"])
             args = _default_detector(args)
         code = build_command().main(args=args, prog_name="handzoo", standalone_mode=False)
     except KeyboardInterrupt:

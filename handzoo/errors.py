@@ -40,3 +40,9 @@ class ConfigError(UsageError):
 
 class DataError(HandzooError):
     """A data file is missing or malformed; the message names the file and index."""
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message ("" for none): for one-line errors that quote it."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else ""

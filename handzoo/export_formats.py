@@ -35,6 +35,7 @@ from torch import nn
 
 from handzoo import joints
 from handzoo._version import __version__
+from handzoo.conventions import IMAGENET_MEAN, IMAGENET_STD
 from handzoo.errors import HandzooError, UsageError
 
 FORMATS = ("onnx", "torchscript")
@@ -99,8 +100,8 @@ def export_metadata(
         "input_name": INPUT_NAME,
         "input_size": json.dumps(list(input_size)),
         "input_layout": "float32 (B,3,S,S) RGB, normalised as (pixel/255 - mean)/std",
-        "mean": json.dumps([float(v) for v in prep.get("mean", (0.485, 0.456, 0.406))]),
-        "std": json.dumps([float(v) for v in prep.get("std", (0.229, 0.224, 0.225))]),
+        "mean": json.dumps([float(v) for v in prep.get("mean", IMAGENET_MEAN)]),
+        "std": json.dumps([float(v) for v in prep.get("std", IMAGENET_STD)]),
         "outputs": json.dumps(outputs),
         "output_shapes": json.dumps({k: OUTPUT_SHAPES[k] for k in outputs}),
     }

@@ -20,11 +20,9 @@ import torch
 from torch import nn
 
 from handzoo.builder import create_backbone, create_head
+from handzoo.conventions import IMAGENET_MEAN, IMAGENET_STD
 from handzoo.interfaces import ExtraLosses, part_metadata, unwrap_model
 from handzoo.output import HandOutput
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 class HandModel(nn.Module):

@@ -81,6 +81,54 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}{where}"
 
 
+def _hook_specs() -> dict[str, list[str]]:
+    """handzoo's hook names and the arguments it calls each with."""
+    import inspect
+
+    marker = f"{hookspecs.PROJECT_NAME}_spec"
+    return {
+        name: list(inspect.signature(fn).parameters)
+        for name, fn in vars(hookspecs).items()
+        if callable(fn) and hasattr(fn, marker)
+    }
+
+
+def hook_problem(obj: Any) -> str | None:
+    """The first wrong hook of a plugin object, in one line naming its file and line; None if all fit.
+
+    A misspelt hook name (pluggy would only say "unknown hook") gets the closest
+    real names; a hook asking for arguments handzoo does not pass is named with both
+    signatures.
+    """
+    import difflib
+    import inspect
+
+    specs = _hook_specs()
+    marker = f"{hookspecs.PROJECT_NAME}_impl"
+    for attr in dir(obj):
+        fn = getattr(obj, attr, None)
+        opts = getattr(fn, marker, None)
+        if not callable(fn) or opts is None:
+            continue
+        name = (opts or {}).get("specname") or attr
+        try:
+            where = f"{inspect.getsourcefile(fn)}:{fn.__code__.co_firstlineno}"
+        except (TypeError, AttributeError):
+            where = getattr(fn, "__module__", "?")
+        if name not in specs and not (opts or {}).get("optionalhook"):
+            close = difflib.get_close_matches(name, list(specs), n=1, cutoff=0.6)
+            hint = f"did you mean {' or '.join(map(repr, close))}?" if close else f"hooks: {', '.join(specs)}"
+            return f"{where}: hook {name!r} is not a handzoo hook ({hint})"
+        asked = [p for p in inspect.signature(fn).parameters if p != "self"]
+        extra = [p for p in asked if p not in specs[name]]
+        if extra:
+            return (
+                f"{where}: hook {name}({', '.join(asked)}) asks for {', '.join(map(repr, extra))}, "
+                f"but handzoo calls it as {name}({', '.join(specs[name])})"
+            )
+    return None
+
+
 def parse_plugin_filter(value: str | None) -> set[str] | None:
     """``HANDZOO_PLUGINS`` as a set of allowed third-party names; None means all."""
     if value is None or not value.strip():
@@ -184,6 +232,9 @@ class PluginHost:
             info = PluginInfo(name=name, module=getattr(obj, "__name__", type(obj).__name__))
         if info.name in self.plugins and self.plugins[info.name].status == "loaded":
             raise ValueError(f"a plugin named {info.name!r} is already loaded")
+        problem = hook_problem(obj)
+        if problem is not None:  # before pluggy, whose message would point into pluggy itself
+            return self._fail(info, f"invalid plugin: {problem}")
         try:
             self.pm.register(obj, name=info.name)
             self.pm.check_pending()
@@ -240,8 +291,9 @@ class PluginHost:
     def add_commands(self, app: Any) -> None:
         """Let every loaded plugin add ``handzoo`` subcommands to the typer ``app``.
 
-        A plugin that raises, or adds a name that is already a command, keeps
-        none of its commands; the reason is in its :attr:`PluginInfo.errors`.
+        A plugin that raises keeps none of its commands; a command whose name is
+        already taken is refused alone (like a part's name). The reason is in
+        the plugin's :attr:`PluginInfo.errors`.
         """
         if id(app) in self._apps:
             return
@@ -261,16 +313,17 @@ class PluginHost:
                 self._note(info, f"register_commands raised {_describe(exc)}")
                 continue
             added = app.registered_commands[len(before) :]
+            kept = [c for c in added if _command_name(c) not in taken]
             clash = sorted({_command_name(c) for c in added} & taken)
+            # Like parts: only a clashing name is refused, the plugin's other commands stay.
+            app.registered_commands[:] = before + kept
             if clash:
-                app.registered_commands[:] = before
                 self._note(
                     info,
                     f"command {', '.join(map(repr, clash))} refused: it is already a handzoo command "
-                    "(rename it); none of this plugin's commands were added",
+                    "(rename it in the plugin)",
                 )
-                continue
-            info.commands = [_command_name(c) for c in added]
+            info.commands = [_command_name(c) for c in kept]
 
     def _note(self, info: PluginInfo, message: str) -> None:
         info.errors.append(message)

@@ -19,7 +19,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from handzoo.errors import DuplicateNameError, UnknownNameError
+from handzoo.errors import ConfigError, DuplicateNameError, HandzooError, UnknownNameError, first_line
+
+
+class PartBuildError(HandzooError):
+    """A registered factory raised while building; names the part and the plugin it comes from."""
 
 KINDS = ("backbone", "head", "model", "augmenter", "metric", "dataset", "loss", "detector")
 
@@ -72,16 +76,43 @@ class Entry:
         found = re.fullmatch(pattern, name)
         return found.groupdict() if found else None
 
-    def build(self, name: str | None = None, **overrides: Any) -> Any:
-        """Call the factory with ``default_cfg`` updated by ``overrides``.
+    def build(self, name: str | None = None, *args: Any, **overrides: Any) -> Any:
+        """Call the factory with ``args`` and ``default_cfg`` updated by ``overrides``: the one build path.
 
         ``name`` binds the template fields when the entry is a template.
+
+        Raises:
+            ConfigError: an option the factory does not take (listing the ones it does).
+            PartBuildError: the factory raised something other than a handzoo error; the
+                message names the part, its plugin and the original error.
         """
+        label = name or self.name
+        allowed = keyword_options(self.factory)
+        if allowed is not None:
+            unknown = sorted(set(overrides) - set(allowed))
+            if unknown:
+                raise ConfigError(
+                    f"{self.kind} {label!r} has no option {', '.join(repr(u) for u in unknown)}; "
+                    f"its options are: {', '.join(a for a in allowed if a not in ('self',)) or 'none'}"
+                )
         kwargs = dict(self.default_cfg)
         if name is not None and self.is_template:
             kwargs.update(self.match_template(name) or {})
         kwargs.update(overrides)
-        return self.factory(**kwargs)
+        try:
+            return self.factory(*args, **kwargs)
+        except HandzooError:
+            raise  # already a message for the user
+        except Exception as exc:
+            raise PartBuildError(
+                f"{self.kind} {label!r} ({self.plugin_label}) failed to build: "
+                f"{type(exc).__name__}: {first_line(exc)}"
+            ) from exc
+
+    @property
+    def plugin_label(self) -> str:
+        """``plugin 'NAME'`` or ``handzoo itself`` for parts registered outside a plugin."""
+        return f"plugin {self.plugin!r}" if self.plugin else "handzoo itself"
 
     def to_json(self) -> dict[str, Any]:
         extra = {k: v for k, v in self.metadata.items() if _jsonable(v)}
@@ -93,6 +124,24 @@ class Entry:
             "default_cfg": {k: v for k, v in self.default_cfg.items() if _jsonable(v)},
             **({"metadata": extra} if extra else {}),
         }
+
+
+def keyword_options(factory: Callable[..., Any]) -> list[str] | None:
+    """The keyword arguments ``factory`` takes, in order; None when it takes ``**kwargs`` (any)."""
+    try:
+        params = inspect.signature(factory).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        return None
+    keyword = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    return [p.name for p in params if p.kind in keyword]
+
+
+def accepts(factory: Callable[..., Any], option: str) -> bool:
+    """Whether ``factory`` takes the keyword argument ``option`` (by name or through ``**kwargs``)."""
+    names = keyword_options(factory)
+    return names is None or option in names
 
 
 def signature_defaults(factory: Callable[..., Any]) -> dict[str, Any]:

@@ -22,6 +22,7 @@ job (:mod:`handzoo.builder`); downloading is :mod:`handzoo.zoo.hub`'s.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -66,6 +67,12 @@ def _json_field(metadata: dict[str, str], key: str, path: str | Path, default: A
         ) from exc
 
 
+def run_config(metadata: dict[str, str], path: str | Path = "weights") -> dict[str, Any] | None:
+    """The resolved run config a ``handzoo run`` export records (``config``), None for other files."""
+    cfg = _json_field(metadata, "config", path, None)
+    return cfg if isinstance(cfg, dict) else None
+
+
 def model_options(
     metadata: dict[str, str], path: str | Path = "weights"
 ) -> tuple[str | None, dict[str, Any]]:
@@ -86,75 +93,95 @@ def model_options(
     return name, options
 
 
-# Option names that fetch or read something: a weights file's header may never set them (the
-# file's own tensors replace whatever they would have loaded, so leaving them out changes nothing).
-_SIDE_EFFECT_WORDS = ("pretrained", "weights", "path", "file", "dir", "url", "root", "home")
-_SIDE_EFFECT_WORDS += ("download", "cache")
+# Words of option names that fetch or read something (``backbone_pretrained``, ``backbone_weights``,
+# ``mano_dir``): a weights header may never set such an option to anything but a number (a
+# ``drop_path_rate`` is a number, a path is not). The file's own tensors replace whatever the
+# option would have loaded, so leaving it out changes nothing about the model.
+SIDE_EFFECT_WORDS = frozenset(
+    {"pretrained", "weights", "path", "paths", "file", "files", "dir", "url", "urls", "download"}
+    | {"checkpoint", "ckpt", "cache", "home"}
+)
 MAX_HEADER_SIZE = 4096  # image_size and other *size* options a header may record
 MAX_HEADER_INT = 1 << 16  # any other integer option (channels, layers, joints)
 MAX_HEADER_TEXT = 256  # characters of a text option
+MAX_HEADER_ITEMS = 64  # entries of a list or object option
 
 
-def has_side_effects(option: str) -> bool:
-    """Whether an option name looks like one that loads or downloads something."""
-    return any(word in option.lower() for word in _SIDE_EFFECT_WORDS)
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def has_side_effects(option: str, value: Any) -> bool:
+    """Whether ``option = value`` could load or download something: a name with one of
+    :data:`SIDE_EFFECT_WORDS` among its ``_``-separated words and a value that is not a number."""
+    words = set(re.split(r"[^a-z0-9]+", option.lower()))
+    if not words & SIDE_EFFECT_WORDS:
+        return False
+    if _is_number(value):
+        return False
+    if isinstance(value, dict):  # e.g. loss_weights: {joints: 1.0}; its own keys are checked inside
+        return False
+    return not (isinstance(value, list) and all(_is_number(v) for v in value))
 
 
 def header_options(options: dict[str, Any], accepted: list[str] | None, path: str | Path) -> dict[str, Any]:
     """The architecture options of a weights header that a model may be built with (the allow-list).
 
-    Kept: options the factory accepts (``accepted``; None: any) whose names load
-    nothing (:func:`has_side_effects`), with JSON scalars or lists/objects of
-    them as values, sizes within bounds. Options that would fetch or read
-    something are left out; a value out of bounds is refused in one line.
+    Kept: options the factory accepts (``accepted``; None: any), with JSON
+    scalars or lists/objects of them as values, sizes within bounds. Options
+    that could fetch or read something (:func:`has_side_effects`), at any depth
+    inside an object option, are left out; a value out of bounds is refused in
+    one line.
 
     Raises:
-        DataError: an out-of-range size, a huge integer or text, a nested value
-            that sets a side-effect option.
+        DataError: an out-of-range size, a huge integer, text or list.
     """
     kept: dict[str, Any] = {}
     for key, value in options.items():
-        if (accepted is not None and key not in accepted) or has_side_effects(key):
+        if accepted is not None and key not in accepted:
             continue
-        _check_header_value(key, value, path)
-        kept[key] = value
+        cleaned = _clean_header_value(key, value, path)
+        if cleaned is not _DROP:
+            kept[key] = cleaned
     return kept
 
 
-def _check_header_value(key: str, value: Any, path: str | Path) -> None:
+_DROP = object()
+
+
+def _clean_header_value(key: str, value: Any, path: str | Path) -> Any:
+    """``value`` with side-effect options left out (``_DROP`` for the whole value); bounds checked."""
+
     def refuse(why: str) -> DataError:
         return DataError(
             f"{path}: header option {key}={str(value)[:60]!r} {why}; the file is damaged or was not "
-            "written by handzoo: re-export the weights or pass the option yourself"
+            "written by handzoo: re-export the weights"
         )
 
+    if has_side_effects(key.rsplit(".", 1)[-1], value):
+        return _DROP
     if isinstance(value, bool) or value is None:
-        return
+        return value
     if isinstance(value, int):
         bound = MAX_HEADER_SIZE if "size" in key.lower() else MAX_HEADER_INT
         if not -bound <= value <= bound:
             raise refuse(f"is out of range (at most {bound})")
-        return
+        return value
     if isinstance(value, float):
         if value != value or abs(value) == float("inf"):
             raise refuse("is not a finite number")
-        return
+        return value
     if isinstance(value, str):
         if len(value) > MAX_HEADER_TEXT:
             raise refuse(f"is longer than {MAX_HEADER_TEXT} characters")
-        return
+        return value
+    if isinstance(value, list | dict) and len(value) > MAX_HEADER_ITEMS:
+        raise refuse(f"has more than {MAX_HEADER_ITEMS} entries")
     if isinstance(value, list):
-        if len(value) > 64:
-            raise refuse("is a list of more than 64 items")
-        for item in value:
-            _check_header_value(key, item, path)
-        return
+        return [_clean_header_value(key, item, path) for item in value]
     if isinstance(value, dict):
-        for inner, item in value.items():
-            if has_side_effects(str(inner)):
-                raise refuse(f"sets {inner!r}, which would load or download something")
-            _check_header_value(f"{key}.{inner}", item, path)
-        return
+        inner = {k: _clean_header_value(f"{key}.{k}", v, path) for k, v in value.items()}
+        return {k: v for k, v in inner.items() if v is not _DROP}
     raise refuse(f"has a value of type {type(value).__name__}")
 
 

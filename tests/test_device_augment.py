@@ -20,7 +20,8 @@ from handzoo.data.device_augment import device_pipeline, warp_batch
 from handzoo.data.device_augment import transform_mano as transform_mano_batched
 from handzoo.errors import ConfigError
 from handzoo.geometry import axis_angle_to_matrix, project
-from handzoo.runner.trainer import Trainer, choose_pipeline
+from handzoo.runner.datasets import choose_pipeline
+from handzoo.runner.trainer import Trainer
 from tests.freihand_fixture import write_freihand_fixture
 from tests.test_augment import COMPOSITIONS, SIZE, find_marker, make_sample
 

@@ -117,7 +117,7 @@ def test_the_readme_examples_are_the_installed_code():
 
 def test_the_example_augmenter_has_a_batched_twin_for_the_device_pipeline(env):
     from handzoo.config import RunConfig
-    from handzoo.runner.trainer import choose_pipeline
+    from handzoo.runner.datasets import choose_pipeline
 
     augment_cfg = {"example-noise": {"p": 1.0, "sigma": 10.0}, "rotate": {"p": 0.0}}
     names = ["example-noise", "rotate"]

@@ -101,7 +101,7 @@ def test_every_output_file_is_guarded_and_a_symlink_is_never_written_through(toy
 
 def test_writers_replace_a_symlink_instead_of_following_it(tmp_path):
     from handzoo.files import OutputError, append_line
-    from handzoo.runner.export import write_model_card
+    from handzoo.runner.model_card import write_model_card
     from handzoo.runner.plots import plot_curves
 
     target = tmp_path / "target.txt"
@@ -173,11 +173,16 @@ def test_header_options_cannot_download_read_files_or_ask_for_huge_inputs(tmp_pa
     with pytest.raises(DataError, match=r"header option image_size=.*out of range \(at most 4096\)"):
         handzoo.create_model(weights=path)
 
-    nested = tmp_path / "nested"
-    nested.mkdir()
-    path = _weights_with_options(nested, {"head_cfg": {"weights_url": "http://127.0.0.1:9/x"}})
-    with pytest.raises(DataError, match="sets 'weights_url', which would load or download"):
-        handzoo.create_model(weights=path)
+    # Inside an object option too: the side-effect key is left out, its numeric neighbours kept.
+    from handzoo.weights import header_options
+
+    nested = {"head_cfg": {"weights_url": "http://127.0.0.1:9/x", "loss_weights": {"joints": 2.0}}}
+    assert header_options({**nested, "drop_path_rate": 0.1, "mano_dir": "/x"}, None, "w") == {
+        "head_cfg": {"loss_weights": {"joints": 2.0}},
+        "drop_path_rate": 0.1,
+    }
+    with pytest.raises(DataError, match="has more than 64 entries"):
+        header_options({"layers": list(range(100))}, None, "w")
 
 
 # ----------------------------------------------------------------------------- 7. tensors and outputs

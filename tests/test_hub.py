@@ -308,7 +308,7 @@ def test_a_download_of_unknown_size_stops_at_the_cap(payload, monkeypatch):
             fetch(f"{server.url}/{NAME}", sha, **FAST)
     assert cache_files() == []
     monkeypatch.setenv("HANDZOO_MAX_DOWNLOAD_BYTES", "lots")
-    with pytest.raises(UsageError, match="HANDZOO_MAX_DOWNLOAD_BYTES='lots' is not a positive"):
+    with pytest.raises(UsageError, match="HANDZOO_MAX_DOWNLOAD_BYTES='lots' is not a positive whole number"):
         fetch(f"{server.url}/{NAME}", sha, **FAST)
 
 

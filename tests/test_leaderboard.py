@@ -28,7 +28,7 @@ from handzoo.leaderboard import (
 )
 from handzoo.leaderboard.report import to_text
 from handzoo.metrics import pa_mpjpe
-from handzoo.zoo.publish import publish_run
+from handzoo.publish import publish_run
 from tests.test_publish import (
     DATASET,
     IMAGE,

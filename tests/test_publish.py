@@ -23,9 +23,9 @@ from torch import nn
 import handzoo
 from handzoo.errors import UsageError
 from handzoo.plugins import get_host, get_registry
+from handzoo.publish import entry_drift, publish_run
 from handzoo.zoo.catalogue import load_zoo, parse_zoo
 from handzoo.zoo.hub import fetch
-from handzoo.zoo.publish import entry_drift, publish_run
 from tests.conftest import export_random_weights
 from tests.http_server import serve_folder
 
@@ -222,7 +222,7 @@ architectures:
 def test_zoo_update_rewrites_only_the_weights_block_and_keeps_comments(tmp_path):
     import yaml
 
-    from handzoo.zoo.publish import add_weight_entry
+    from handzoo.publish import add_weight_entry
     from handzoo.zoo.schema import WeightEntry
 
     path = tmp_path / "zoo.yaml"
@@ -361,7 +361,7 @@ def test_a_run_on_a_handzoo_synth_folder_is_published_as_synthetic(tmp_path, zoo
     import json as _json
 
     from handzoo.data.synthetic import generate_freihand
-    from handzoo.zoo.publish import describe_training_data
+    from handzoo.publish import describe_training_data
 
     synth = generate_freihand(tmp_path / "synth", num=4, seed=7, num_eval=0, workers=1, progress=False)
     run = tmp_path / "run"

@@ -380,7 +380,7 @@ def test_a_time_budget_from_the_command_line_replaces_the_recipe_length():
 def test_seed_seeds_training_not_the_synthetic_set():
     """--seed reaches the augmentation; the generated set is chosen by data.options only."""
     from handzoo.data.synthetic import synthetic_root
-    from handzoo.runner.trainer import build_dataset
+    from handzoo.runner.datasets import build_dataset
 
     prep = {"mean": (0.5, 0.5, 0.5), "std": (0.25, 0.25, 0.25)}
     roots = set()

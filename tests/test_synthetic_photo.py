@@ -287,8 +287,8 @@ def test_the_synthetic_dataset_takes_a_generator_version(tmp_path, monkeypatch):
 
 
 def test_runs_on_the_embedded_set_record_the_generator_version():
+    from handzoo.publish import describe_training_data
     from handzoo.runner.plan import resolve_config
-    from handzoo.zoo.publish import describe_training_data
 
     cfg, _ = resolve_config("resnet18", {}, [])
     assert cfg.data.options["generator"] == GENERATOR_VERSION

@@ -96,3 +96,16 @@ def test_handzoo_zoo_env_selects_another_catalogue(tmp_path, monkeypatch):
 
     with pytest.raises(UsageError, match="missing.yaml does not exist"):
         load_zoo()
+
+
+def test_a_catalogue_key_written_twice_is_refused_with_its_line():
+    from handzoo.errors import ConfigError
+    from handzoo.zoo.catalogue import parse_zoo
+
+    text = "version: 1\narchitectures:\n  resnet18: {}\n  resnet34: {}\n  resnet18: {description: stale}\n"
+    with pytest.raises(ConfigError) as info:
+        parse_zoo(text, "my-zoo.yaml")
+    assert str(info.value) == (
+        "my-zoo.yaml:5: key 'resnet18' appears twice (first at line 3); YAML would keep the last copy "
+        "silently: keep one"
+    )

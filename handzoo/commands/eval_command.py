@@ -76,20 +76,14 @@ def eval_command(
     import handzoo
     from handzoo.device import amp_dtype_for, resolve_device
     from handzoo.evaluation import detection_report, per_joint_table, predict, report, score
+    from handzoo.runner.datasets import scoring_dataset
 
     dev = resolve_device(device)
     net = handzoo.create_model(model, pretrained=pretrained, weights=weights)
     net = net.to(dev).eval()
-    kwargs = {
-        "split": split,
-        "image_size": int(net.preprocessing["input_size"][-1]),
-        "augment": [],
-        "mean": tuple(net.preprocessing["mean"]),
-        "std": tuple(net.preprocessing["std"]),
-    }
-    if data_root is not None:
-        kwargs["root"] = data_root
-    dataset = handzoo.create_dataset(data, **kwargs)
+    size = int(net.preprocessing["input_size"][-1])
+    run_cfg = getattr(net, "handzoo_run_config", None)  # the weights' own run: its split exactly
+    dataset = scoring_dataset(data, split, net.preprocessing, size, data_root, run_cfg)
     from rich.progress import Progress
 
     with Progress(console=console, transient=True) as bar:
@@ -128,7 +122,7 @@ def eval_command(
         return
     metrics = {**report(score(rows, dev)), **detection_report(rows)}
     metrics["num_samples"] = int(rows["gt"].shape[0])
-    metrics.update(_borrowed_baseline(data, dataset, kwargs["image_size"], rows["gt"], metrics))
+    metrics.update(_borrowed_baseline(data, dataset, size, rows["gt"], metrics))
     _print_metrics(console, f"{getattr(net, 'handzoo_name', model)} on {data}/{split}", metrics)
     if per_joint:
         from rich.table import Table

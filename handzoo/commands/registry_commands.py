@@ -110,6 +110,7 @@ def plugins_command(
     """Show the plugins found: name, version, hooks, what they registered, errors."""
     from handzoo.plugins import get_host
 
+    _published_tags()  # reads the catalogues: an entry a plugin's catalogue had refused is in its errors
     infos = list(get_host().plugins.values())
     if as_json:
         typer.echo(json.dumps([i.to_json() for i in infos], indent=2))

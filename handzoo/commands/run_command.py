@@ -43,7 +43,7 @@ def run_command(
     from pathlib import Path
 
     from handzoo.plugins import get_registry
-    from handzoo.runner.lock import LOCK_NAME, run_folder_lock
+    from handzoo.runner.lock import run_folder_lock
     from handzoo.runner.trainer import Trainer
 
     get_registry().get("model", model)  # an unknown name fails before anything is written
@@ -70,22 +70,13 @@ def run_command(
     # anything removes them again.
     created = [p for p in (out_dir, *out_dir.parents) if not p.exists()]
     out_dir.mkdir(parents=True, exist_ok=True)
-    try:
-        # Checks and clean-up happen under the lock: a second run into this folder stops here.
-        with run_folder_lock(out_dir, f"handzoo run {model}"):
-            cfg, summary = _resolve(model, flags, sets, config, out_dir, resume, force)
-            trainer = Trainer(cfg, out_dir, resume=resume, console=console)
-            if summary and trainer.dist.is_main:
-                console.print(f"embedded default (no --data): {summary}")
-            result = trainer.run()
-    except BaseException:
-        if created:
-            (out_dir / LOCK_NAME).unlink(missing_ok=True)
-            for folder in created:  # innermost first; stops at the first that holds something
-                if not folder.is_dir() or any(folder.iterdir()):
-                    break
-                folder.rmdir()
-        raise
+    # Checks and clean-up happen under the lock: a second run into this folder stops here.
+    with run_folder_lock(out_dir, f"handzoo run {model}", created):
+        cfg, summary = _resolve(model, flags, sets, config, out_dir, resume, force)
+        trainer = Trainer(cfg, out_dir, resume=resume, console=console)
+        if summary and trainer.dist.is_main:
+            console.print(f"embedded default (no --data): {summary}")
+        result = trainer.run()
     if trainer.dist.is_main:
         _print_run_summary(console, result)
 
@@ -95,6 +86,7 @@ def _resolve(model, flags, sets, config, out_dir, resume: bool, force: bool):
     from handzoo.builder import checked_build
     from handzoo.config import RunConfig
     from handzoo.plugins import get_registry
+    from handzoo.runner.lock import is_main_process
     from handzoo.runner.plan import resolve_config
     from handzoo.runner.trainer import OUTPUT_FILES, clean_out_dir
 
@@ -109,17 +101,15 @@ def _resolve(model, flags, sets, config, out_dir, resume: bool, force: bool):
             raise UsageError(f"--resume: {out_dir} is a run of {cfg.model.name!r}, not {model!r}")
         keep = {k: v for k, v in flags.items() if v is not None and k in ("run.device", "data.workers")}
         return cfg.with_overrides(keep), None
+    if not is_main_process():  # the folder is rank 0's: it checks and cleans it, under the lock
+        return resolve_config(model, flags, list(sets), _config_base(config))
     existing = [n for n in OUTPUT_FILES if (out_dir / n).exists() or (out_dir / n).is_symlink()]
     if existing and not force:
         raise UsageError(
             f"{out_dir} already holds a run ({', '.join(existing)}); pass --resume to continue it, "
             "--force to overwrite it, or another --out"
         )
-    base = None
-    if config:
-        dumped = RunConfig.from_yaml(config).model_dump(mode="json")
-        base = {f"{sec}.{k}": v for sec, vals in dumped.items() if sec != "model" for k, v in vals.items()}
-    cfg, summary = resolve_config(model, flags, list(sets), base)
+    cfg, summary = resolve_config(model, flags, list(sets), _config_base(config))
     # Names of other kinds fail before anything is written, with suggestions.
     checked_build("loss", cfg.optim.loss, **cfg.optim.loss_cfg)  # its options too (cheap)
     entry = get_registry().get("dataset", cfg.data.name)
@@ -132,6 +122,16 @@ def _resolve(model, flags, sets, config, out_dir, resume: bool, force: bool):
     if force:
         clean_out_dir(out_dir)
     return cfg, summary
+
+
+def _config_base(config: str | None) -> dict | None:
+    """``--config FILE`` as dotted overrides (every section but the model)."""
+    if not config:
+        return None
+    from handzoo.config import RunConfig
+
+    dumped = RunConfig.from_yaml(config).model_dump(mode="json")
+    return {f"{sec}.{k}": v for sec, vals in dumped.items() if sec != "model" for k, v in vals.items()}
 
 
 def _print_run_summary(console, result) -> None:

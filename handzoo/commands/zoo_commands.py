@@ -31,8 +31,15 @@ def zoo_command(
 
     zoo = load_zoo()
     names = [n for n in zoo.architectures if fnmatch.fnmatchcase(n, pattern)]
+    core = zoo_source()
+    for line in zoo.refused:  # said on stderr, so --json stays parseable
+        _console(stderr=True).print(f"[yellow]refused[/]: {line}", highlight=False)
     if as_json:
-        typer.echo(json.dumps({n: zoo.architectures[n].model_dump(mode="json") for n in names}, indent=2))
+        rows = {
+            n: {**zoo.architectures[n].model_dump(mode="json"), "source": _source(zoo.architectures[n], core)}
+            for n in names
+        }
+        typer.echo(json.dumps(rows, indent=2))
         return
     from rich.table import Table
 
@@ -43,9 +50,15 @@ def zoo_command(
         a = zoo.architectures[n]
         refs = ", ".join(f"{r.value:g} mm ({r.source})" for r in a.references) or "-"
         weights = ", ".join(w.tag for w in a.weights) or "-"
-        source = "core" if a.source == zoo_source() else f"plugin ({a.source})"
-        table.add_row(n, a.recipe or "-", refs, weights, source, a.description)
+        source = _source(a, core)
+        table.add_row(n, a.recipe or "-", refs, weights, source if source == "core" else f"plugin ({source})",
+                      a.description)
     _console().print(table)
+
+
+def _source(arch, core: str) -> str:
+    """Where a catalogue entry comes from: ``core`` (the catalogue file itself) or the plugin file."""
+    return "core" if arch.source in (None, core) else str(arch.source)
 
 
 # Commands defined in their own modules (each has ``register(app)``).
@@ -70,8 +83,8 @@ def publish_command(
     to: str | None = typer.Option(None, "--to", help="Also upload to hf://org/repo (needs huggingface_hub)."),
 ) -> None:
     """Write NAME-<sha256 prefix>.safetensors and add its weight entry to the catalogue."""
+    from handzoo.publish import publish_run
     from handzoo.zoo.catalogue import _PACKAGED
-    from handzoo.zoo.publish import publish_run
 
     done = publish_run(
         run_dir,

@@ -30,7 +30,7 @@ from handzoo.errors import DataError
 from handzoo.paths import freihand_cache_dir
 
 # Bump when parsing or validation changes, so old cache files are not reused.
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2  # 2: coordinates farther than MAX_COORDINATE_M are refused
 MAX_COORDINATE_M = 20.0  # no camera-frame joint of a photographed hand lies farther away
 
 

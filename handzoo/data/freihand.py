@@ -55,6 +55,7 @@ import cv2
 import numpy as np
 import torch
 
+from handzoo.conventions import IMAGENET_MEAN, IMAGENET_STD
 from handzoo.data import freihand_layout as layout
 from handzoo.data.annotations import load_annotation
 from handzoo.data.augment import AugmenterFn, build_pipeline
@@ -64,8 +65,6 @@ from handzoo.errors import ConfigError, DataError
 from handzoo.geometry import project
 from handzoo.seeding import pcg_state
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 SPLITS = {"train": "training", "val": "training", "eval": "evaluation"}
 _IMAGE_NAME = re.compile(r"^(\d{8})\.jpg$")
 _MAX_REPLACEMENT_TRIES = 64

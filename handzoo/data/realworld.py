@@ -66,6 +66,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from handzoo.conventions import IMAGENET_MEAN, IMAGENET_STD
 from handzoo.data.image_io import BadImageError, read_jpeg, resize_image
 from handzoo.errors import ConfigError, DataError
 from handzoo.geometry import project
@@ -184,8 +185,8 @@ class GeRealWorldDataset(torch.utils.data.Dataset):
         root: str | Path,
         split: str = "eval",
         image_size: int = 224,
-        mean: Sequence[float] = (0.485, 0.456, 0.406),
-        std: Sequence[float] = (0.229, 0.224, 0.225),
+        mean: Sequence[float] = IMAGENET_MEAN,
+        std: Sequence[float] = IMAGENET_STD,
         mirror: bool = True,
         indices: Sequence[int] | None = None,
         return_raw: bool = False,

@@ -3,8 +3,9 @@
 See :mod:`handzoo.inference.camera` for what they mean.
 """
 
-DEFAULT_FOV_DEG = 20.0  # horizontal field of view across the crop, degrees (FreiHAND: about 16-31)
-DEFAULT_ROOT_DEPTH = 0.5  # metres from the camera plane to the wrist
+from handzoo.conventions import DEFAULT_FOV_DEG as DEFAULT_FOV_DEG  # the camera: a contract item
+from handzoo.conventions import DEFAULT_ROOT_DEPTH as DEFAULT_ROOT_DEPTH
+
 HANDS = ("left", "right")  # a detection's handedness
 HAND_CHOICES = ("auto", *HANDS)  # --hand: auto takes the detector's handedness (right without one)
 DEFAULT_DETECTOR = "blazepalm"  # `--detect` given alone: MediaPipe's palm detector in PyTorch (handzoo_blaze)

@@ -14,6 +14,7 @@ import torch
 
 from handzoo import joints
 from handzoo._version import __version__
+from handzoo.conventions import IMAGENET_MEAN, IMAGENET_STD
 from handzoo.device import resolve_device
 from handzoo.errors import HandzooError, UsageError
 from handzoo.geometry import crop_resize_K, rotated_crop_K
@@ -137,17 +138,14 @@ def build_model(
     model_or_name: str | torch.nn.Module, weights: str | Path | None = None, pretrained: bool = False
 ) -> tuple[torch.nn.Module, str]:
     """(model, name) from a registered name (+ safetensors weights or zoo weights) or a module."""
-    from handzoo.builder import create_model, load_tensors, resolve_weights
-    from handzoo.weights import read_tensors
+    from handzoo.builder import create_model, load_weights
 
     if isinstance(model_or_name, torch.nn.Module):
         if pretrained:
             raise UsageError("pretrained=True needs a model name, not a module")
         model = model_or_name
         if weights is not None:
-            path, _ = resolve_weights(None, weights, False)
-            assert path is not None
-            load_tensors(model, read_tensors(path), path)
+            load_weights(model, weights)
         return model, str(getattr(model, "handzoo_name", type(model).__name__))
     if not isinstance(model_or_name, str):
         raise UsageError(f"expected a model name or an nn.Module, got {type(model_or_name).__name__}")
@@ -241,8 +239,8 @@ class Predictor:
             raise UsageError(f"model {self.name!r} has no preprocessing['input_size']; cannot size its input")
         self.preprocessing = dict(prep)
         self.size = int(prep["input_size"][-1])
-        mean = torch.tensor(prep.get("mean", (0.485, 0.456, 0.406)), dtype=torch.float32)
-        std = torch.tensor(prep.get("std", (0.229, 0.224, 0.225)), dtype=torch.float32)
+        mean = torch.tensor(prep.get("mean", IMAGENET_MEAN), dtype=torch.float32)
+        std = torch.tensor(prep.get("std", IMAGENET_STD), dtype=torch.float32)
         # (pixel/255 - mean)/std as one multiply-add per element, done in torch on the device.
         self._scale = (1.0 / (255.0 * std)).view(1, 3, 1, 1).to(self.device)
         self._shift = (-mean / std).view(1, 3, 1, 1).to(self.device)

@@ -6,7 +6,7 @@ mean/std, and is scored by the functions behind ``handzoo eval``
 (:func:`handzoo.evaluation.predict`, :func:`~handzoo.evaluation.score`,
 :func:`~handzoo.evaluation.report`), so a row equals ``handzoo eval``'s numbers
 for the same weights. Cost columns: params (millions), GFLOPs of one image at
-``image_size`` (FLOPs = 2 x MACs, see :mod:`handzoo.zoo.publish`) and forward
+``image_size`` (FLOPs = 2 x MACs, see :mod:`handzoo.publish`) and forward
 throughput in images per second at batch ``batch_size`` on the device.
 """
 
@@ -221,6 +221,7 @@ def run_leaderboard(
     from handzoo.device import resolve_device
     from handzoo.evaluation import detection_report, predict, report, score
     from handzoo.metrics import pa_mpjpe
+    from handzoo.runner.datasets import scoring_dataset
 
     if not candidates:
         raise UsageError("nothing to rank: give --models PATTERN and/or --runs DIR")
@@ -234,16 +235,8 @@ def run_leaderboard(
         net = handzoo.create_model(cand.model, weights=cand.path)
         prep = net.preprocessing
         size = size or int(prep["input_size"][-1])
-        kwargs: dict[str, Any] = {
-            "split": split,
-            "image_size": size,
-            "augment": [],
-            "mean": tuple(prep["mean"]),
-            "std": tuple(prep["std"]),
-        }
-        if data_root is not None:
-            kwargs["root"] = data_root
-        dataset = handzoo.create_dataset(data, **kwargs)
+        run_cfg = getattr(net, "handzoo_run_config", None)  # a run is ranked on its own split
+        dataset = scoring_dataset(data, split, prep, size, data_root, run_cfg)
         if limit is not None and limit < len(dataset):
             dataset = torch.utils.data.Subset(dataset, range(limit))
         params, gflops = count_params(net), measure_gflops(net, size)

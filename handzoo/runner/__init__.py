@@ -1,10 +1,13 @@
 """``handzoo run``: train -> evaluate -> export with one uniform recipe per model.
 
 Modules: :mod:`.plan` (how the run's config is resolved; the embedded
-default's schedule), :mod:`.schedule` (learning-rate schedules),
-:mod:`.checkpoint` (atomic, resumable checkpoints), :mod:`.baseline` (the
-honest constant baseline), :mod:`.export` (safetensors + model card),
-:mod:`.plots` (curves.png) and :mod:`.trainer` (the loop). Prediction and
+default's schedule), :mod:`.datasets` (the run's datasets and augmentation
+pipeline; the same split rebuilt for scoring), :mod:`.lock` (one run per
+folder), :mod:`.schedule` (learning-rate schedules), :mod:`.budget` (the time
+budget), :mod:`.checkpoint` (atomic, resumable checkpoints), :mod:`.baseline`
+(the honest constant baseline), :mod:`.model_card` (MODEL_CARD.md),
+:mod:`.plots` (curves.png), :mod:`.progress` and :mod:`.trainer` (the loop and
+its export). Prediction and
 scoring live in :mod:`handzoo.evaluation` and torchrun support in
 :mod:`handzoo.distributed`, both shared with ``handzoo eval``.
 """

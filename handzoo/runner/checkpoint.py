@@ -59,6 +59,19 @@ def save_atomic(obj: Any, path: str | Path) -> None:
     write_atomic(path, lambda tmp: torch.save(obj, tmp), "checkpoint", sync=True)
 
 
+def _is_damage(exc: BaseException) -> bool:
+    """Whether ``torch.load`` failed because the file is not a whole checkpoint (empty, cut, foreign)."""
+    import pickle
+    import zipfile
+
+    if isinstance(exc, EOFError | pickle.UnpicklingError | zipfile.BadZipFile):
+        return True
+    text = str(exc)
+    return isinstance(exc, RuntimeError) and any(
+        mark in text for mark in ("PytorchStreamReader", "central directory", "zip archive", "magic number")
+    )
+
+
 CHECKPOINT_KEYS = ("model", "optimizer", "scheduler", "scaler", "rng", "step", "total_steps")
 
 
@@ -69,17 +82,19 @@ def load(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str
         DataError: the file is empty, truncated, not a checkpoint or lacks one of
             :data:`CHECKPOINT_KEYS` (one line saying how to start over).
     """
-    from handzoo.errors import DataError
+    from handzoo.errors import DataError, first_line
 
     path = Path(path)
     fix = f"it cannot be resumed: start over with --force (same --out {path.parent}) or choose another --out"
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:  # torch raises many kinds (EOFError, RuntimeError, UnpicklingError, ...)
-        if isinstance(exc, FileNotFoundError):
-            raise DataError(f"{path}: no checkpoint there; start the run without --resume") from None
+    except FileNotFoundError:
+        raise DataError(f"{path}: no checkpoint there; start the run without --resume") from None
+    except Exception as exc:
+        if not _is_damage(exc):
+            raise  # out of memory, no permission...: the checkpoint may be fine, so no advice to delete it
         size = path.stat().st_size if path.exists() else 0
-        first = (str(exc).strip().splitlines() or [""])[0][:120]
+        first = first_line(exc)[:120]
         reason = "an empty file" if size == 0 else f"{type(exc).__name__}: {first}"
         raise DataError(f"{path}: the checkpoint is damaged ({reason}); {fix}") from None
     missing = [k for k in CHECKPOINT_KEYS if not isinstance(state, dict) or k not in state]

@@ -17,7 +17,7 @@ import contextlib
 import os
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from handzoo.errors import UsageError
@@ -35,11 +35,20 @@ def is_main_process() -> bool:
 
 
 @contextlib.contextmanager
-def run_folder_lock(out: Path, what: str = "handzoo run") -> Iterator[Path | None]:
+def run_folder_lock(
+    out: Path, what: str = "handzoo run", created: Sequence[Path] = ()
+) -> Iterator[Path | None]:
     """Hold ``out``'s run lock for the block; yields the lock file (None where nothing locks).
+
+    ``created``: folders this process made for the run (``out`` and missing
+    parents, innermost first). When the block fails and ``out`` holds nothing
+    but the lock file, the lock file is removed while still held and those
+    folders are removed again, so a run that wrote nothing leaves nothing.
+    Only the process holding the lock cleans up.
 
     Raises:
         RunFolderBusy: another live process holds it (the message names its pid, host and start).
+        UsageError: the lock file cannot be opened (a symlink planted there, a read-only folder).
     """
     try:
         import fcntl
@@ -50,8 +59,14 @@ def run_folder_lock(out: Path, what: str = "handzoo run") -> Iterator[Path | Non
         yield None
         return
     path = out / LOCK_NAME
-    # O_NOFOLLOW: a planted symlink is refused rather than followed out of the folder.
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    try:
+        # O_NOFOLLOW: a planted symlink is refused rather than followed out of the folder.
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    except OSError as exc:
+        raise UsageError(
+            f"cannot lock the run folder {out} ({path}: {exc.strerror}); it must be a writable folder "
+            "of your own: choose another --out"
+        ) from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -65,8 +80,17 @@ def run_folder_lock(out: Path, what: str = "handzoo run") -> Iterator[Path | Non
         os.pwrite(fd, f"{what}, pid {os.getpid()} on {socket.gethostname()}, since {started}\n".encode(), 0)
         try:
             yield path
+        except BaseException:
+            if [p.name for p in out.iterdir()] == [LOCK_NAME]:  # nothing but the lock: undo the folder
+                path.unlink(missing_ok=True)  # while still held: no other run can hold this file
+                for folder in created:
+                    if not folder.is_dir() or any(folder.iterdir()):
+                        break
+                    folder.rmdir()
+            raise
         finally:
-            os.ftruncate(fd, 0)
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, 0)
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)

@@ -9,14 +9,13 @@ Outputs in the run folder (rank 0 only): ``config.yaml`` (fully resolved),
 from __future__ import annotations
 
 import copy
-import inspect
 import itertools
 import json
 import logging
 import os
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,7 @@ from torch.utils.data import DataLoader, DistributedSampler, Sampler
 
 import handzoo
 from handzoo.config import RunConfig
-from handzoo.data.device_augment import DevicePipeline, device_pipeline
+from handzoo.data.device_augment import DevicePipeline
 from handzoo.device import amp_dtype_for, resolve_device, wants_cuda
 from handzoo.distributed import barrier, init_from_env, shutdown
 from handzoo.errors import ConfigError, HandzooError, UsageError
@@ -36,10 +35,12 @@ from handzoo.files import append_line, json_text, remove_temporaries, write_text
 from handzoo.interfaces import part_metadata
 from handzoo.losses import build_training_loss
 from handzoo.model import takes_camera
+from handzoo.registry import accepts
 from handzoo.runner import checkpoint as ckpt
 from handzoo.runner.baseline import constant_pose_errors, procrustes_mean, training_labels
 from handzoo.runner.budget import UNFITTED, TimeBudget
-from handzoo.runner.export import write_model_card
+from handzoo.runner.datasets import build_dataset, choose_pipeline
+from handzoo.runner.model_card import write_model_card
 from handzoo.runner.plots import plot_curves
 from handzoo.runner.progress import TrainingProgress
 from handzoo.runner.schedule import lr_factor
@@ -80,97 +81,15 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def _accepts(fn: Callable[..., Any], name: str) -> bool:
-    try:
-        params = inspect.signature(fn).parameters.values()
-    except (TypeError, ValueError):
-        return False
-    return any(p.name == name or p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
-
-
 def build_model(cfg: RunConfig) -> torch.nn.Module:
     """The configured model, at the data's input size when the model takes one."""
     from handzoo.plugins import get_registry
 
     entry = get_registry().get("model", cfg.model.name)
     options = dict(cfg.model.options)
-    if "image_size" not in options and _accepts(entry.factory, "image_size"):
+    if "image_size" not in options and accepts(entry.factory, "image_size"):
         options["image_size"] = cfg.data.image_size
     return handzoo.create_model(cfg.model.name, pretrained=cfg.model.pretrained, **options)
-
-
-# What the runner passes to every dataset factory (the dataset contract, see
-# handzoo.interfaces); ``seed`` and ``image_cache`` go only to factories that take them.
-RUNNER_DATASET_KEYS = ("split", "image_size", "augment", "augment_cfg", "mean", "std", "val_fraction", "root")
-
-
-def build_dataset(
-    cfg: RunConfig, split: str, preprocessing: dict[str, Any], augment: bool, uint8_images: bool = False
-):
-    """The configured dataset's ``split``; ``--seed`` seeds its augmentation, never its contents.
-
-    ``uint8_images``: the samples carry uint8 images for the device pipeline
-    (the dataset must accept the option; see :func:`choose_pipeline`).
-    """
-    taken = sorted(set(cfg.data.options) & {*RUNNER_DATASET_KEYS, "seed", "image_cache", "uint8_images"})
-    if taken:
-        raise UsageError(
-            f"data.options sets {', '.join(taken)}, which the runner sets itself; use the matching "
-            "data.* key or flag instead (e.g. --data-root, --image-size, --seed)"
-        )
-    kwargs: dict[str, Any] = {
-        "split": split,
-        "image_size": cfg.data.image_size,
-        "augment": list(cfg.data.augment) if augment else [],
-        "augment_cfg": dict(cfg.data.augment_cfg),
-        "mean": tuple(preprocessing["mean"]),
-        "std": tuple(preprocessing["std"]),
-        "val_fraction": cfg.data.val_fraction,
-    }
-    if cfg.data.root is not None:
-        kwargs["root"] = cfg.data.root
-    from handzoo.plugins import get_registry
-
-    factory = get_registry().get("dataset", cfg.data.name).factory
-    # Optional dataset features, passed when the dataset supports them.
-    for key, value in (("seed", cfg.run.seed), ("image_cache", cfg.data.image_cache)):
-        if _accepts(factory, key):
-            kwargs[key] = value
-    if uint8_images:
-        kwargs["uint8_images"] = True
-    return handzoo.create_dataset(cfg.data.name, **kwargs, **cfg.data.options)
-
-
-def choose_pipeline(
-    cfg: RunConfig, device: torch.device, preprocessing: dict[str, Any]
-) -> tuple[DevicePipeline | None, str]:
-    """The training augmentation's place: (the device pipeline or None for the CPU one, a plan note).
-
-    ``data.pipeline=auto`` takes the device pipeline on CUDA when every
-    augmenter has a batched version and the dataset can ship uint8 images,
-    and says why not otherwise; ``device`` asked for explicitly and not
-    possible is an error that names the reason.
-    """
-    asked = cfg.data.pipeline
-    wanted = asked if asked != "auto" else ("device" if device.type == "cuda" else "cpu")
-    if wanted == "cpu":
-        return None, "augmentation on the CPU workers"
-    from handzoo.data.augment import build_pipeline
-    from handzoo.plugins import get_registry
-
-    twin, why = device_pipeline(
-        build_pipeline(list(cfg.data.augment), dict(cfg.data.augment_cfg)),
-        preprocessing["mean"],
-        preprocessing["std"],
-    )
-    factory = get_registry().get("dataset", cfg.data.name).factory
-    if twin is not None and not _accepts(factory, "uint8_images"):
-        twin, why = None, f"dataset {cfg.data.name!r} cannot ship uint8 images (no uint8_images option)"
-    if twin is None:
-        if asked == "device":
-            raise ConfigError(f"data.pipeline=device: {why}; use --set data.pipeline=cpu")
-        return None, f"augmentation on the CPU workers ({why})"
-    return twin, f"augmentation batched on {device}"
 
 
 class ResumableSampler(Sampler[int]):
@@ -220,6 +139,7 @@ class Trainer:
         self.history: list[dict[str, Any]] = []
         self.device_augment: DevicePipeline | None = None
         self._augment_generator = torch.Generator(device=self.device)
+        self._term_names: list[str] | None = None
 
     # -- logging helpers -------------------------------------------------------
     def say(self, message: str) -> None:
@@ -368,7 +288,7 @@ class Trainer:
         progress = TrainingProgress(
             self.console, budget["total"], step, bs * dist.world_size, self.say, enabled=dist.is_main
         )
-        window_loss: list[float] = []
+        window_loss: list[list[float]] = []  # per step: [loss, *the loss's extra terms]
         pending: list[torch.Tensor] = []
         logged_loss: float | None = None  # the last loss written to history.jsonl
         data_wait = 0.0
@@ -405,23 +325,29 @@ class Trainer:
                                 self.say(f"time budget: {refit} steps fit in {cfg.run.time_budget_min:g} min")
                     last = step >= budget["total"]
                     log_now = step % cfg.run.log_every == 0 or last
-                    if log_now or ckpt_now or epoch_now:
-                        values = self._check_losses(pending, step)
-                        window_loss.extend(values)
+                    # Until the first log row the progress line reads every step's loss (a few
+                    # syncs), so it never shows "loss -" while training is under way.
+                    if log_now or ckpt_now or epoch_now or logged_loss is None:
+                        window_loss.extend(self._check_losses(pending, step))
                         pending.clear()
-                    if log_now:
-                        logged_loss = float(np.mean(window_loss))
-                    progress.advance(step, logged_loss)
-                    if log_now:
-                        self._append_history(
-                            {
-                                "step": step,
-                                "epoch": epoch,
-                                "loss": logged_loss,
-                                "lr": lr_used,
-                                "img_per_s": progress.rate(),
-                            }
-                        )
+                    window = np.asarray(window_loss, dtype=np.float64) if log_now else None
+                    if window is not None:
+                        logged_loss = float(window[:, 0].mean())
+                    shown = logged_loss
+                    if shown is None:  # before the first log row: the steps' losses so far
+                        shown = float(np.mean([r[0] for r in window_loss]))
+                    progress.advance(step, shown)
+                    if window is not None:
+                        row = {
+                            "step": step,
+                            "epoch": epoch,
+                            "loss": logged_loss,
+                            "lr": lr_used,
+                            "img_per_s": progress.rate(),
+                        }
+                        names = self._term_names or []
+                        row.update({f"loss_{n}": float(window[:, 1 + k].mean()) for k, n in enumerate(names)})
+                        self._append_history(row)
                         window_loss.clear()
                     if ckpt_now:
                         self._checkpoint(raw_model, optimizer, scheduler, scaler, step, budget["total"])
@@ -512,7 +438,12 @@ class Trainer:
         images = batch["image"].contiguous(memory_format=torch.channels_last)
         with autocast(dev, self.amp_dtype):
             out = model(images, K=batch["K"].float()) if self._camera and "K" in batch else model(images)
-        loss = loss_fn(out, batch)["loss"].float()
+        terms = loss_fn(out, batch)
+        loss = terms["loss"].float()
+        if self._term_names is None:  # the loss's own extra terms, logged beside it in history.jsonl
+            self._term_names = sorted(
+                k for k, v in terms.items() if k != "loss" and torch.is_tensor(v) and v.numel() == 1
+            )
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         if self.cfg.optim.grad_clip is not None:
@@ -520,16 +451,19 @@ class Trainer:
             torch.nn.utils.clip_grad_norm_(raw_model.parameters(), self.cfg.optim.grad_clip)
         scaler.step(optimizer)
         scaler.update()
-        return loss.detach()
+        nan = loss.new_tensor(float("nan"))
+        extra = [terms[k].detach().float().reshape(()) if k in terms else nan for k in self._term_names]
+        return torch.stack([loss.detach(), *extra])
 
-    def _check_losses(self, pending: list[torch.Tensor], step: int) -> list[float]:
-        """The pending losses as floats; stops the run at the first non-finite one.
+    def _check_losses(self, pending: list[torch.Tensor], step: int) -> list[list[float]]:
+        """The pending steps' [loss, *extra terms] as floats; stops the run at the first non-finite loss.
 
         Called before every log row and checkpoint, so a checkpoint is only
         ever written after every loss since the previous one was finite.
         Under DDP every rank checks at the same steps and stops together.
         """
-        values = torch.stack(pending).float()
+        rows = torch.stack(pending).float()
+        values = rows[:, 0]
         finite = torch.isfinite(values)
         if self.dist.enabled:
             flags = finite.to(torch.int32)
@@ -549,7 +483,7 @@ class Trainer:
                 "and start again with --force"
             )
             raise NonFiniteLossError(f"non-finite loss ({host[first]}) at step {bad_step}; stopped. {then}")
-        return host
+        return rows.tolist()
 
     def _validate(self, model, val_ds, baseline_shape: torch.Tensor) -> dict[str, float]:
         from handzoo.evaluation import report

@@ -51,9 +51,33 @@ def _read_text(source: str) -> str:
     return path.read_text()
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key that appears twice in one mapping (YAML keeps the last
+    copy silently, so an edited entry could be shadowed by a stale one further down)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: dict[object, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                raise DuplicateKeyError(key, line, seen[key])
+            seen[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
+class DuplicateKeyError(yaml.YAMLError):
+    def __init__(self, key: object, line: int, first: int) -> None:
+        super().__init__(f"line {line}: key {key!r} appears twice (first at line {first}); keep one")
+        self.key, self.line, self.first = key, line, first
+
+
 def parse_zoo(text: str, source: str = "zoo.yaml") -> Zoo:
     try:
-        raw = yaml.safe_load(text) or {}
+        raw = yaml.load(text, Loader=_UniqueKeyLoader) or {}
+    except DuplicateKeyError as exc:
+        raise ConfigError(f"{source}:{exc.line}: key {exc.key!r} appears twice (first at line {exc.first}); "
+                          "YAML would keep the last copy silently: keep one") from None
     except yaml.YAMLError as exc:
         # yaml's messages span lines (the problem, then where); the error is one line
         raise ConfigError(f"{source}: not valid YAML ({' '.join(str(exc).split())})") from exc
@@ -109,8 +133,10 @@ def _merge(zoo: Zoo, plugin: str, path: str) -> None:
         for name, value in theirs.items():
             if name in mine:
                 where = getattr(mine[name], "source", None) or "the catalogue"
+                message = f"catalogue {path}: {kind} {name!r} refused, {where} defines it"
+                zoo.refused.append(f"plugin {plugin!r}: {message}")
                 if info is not None:
-                    info.errors.append(f"catalogue {path}: {kind} {name!r} refused, {where} defines it")
+                    info.errors.append(message)
                 continue
             if kind == "architecture":
                 value.source = path

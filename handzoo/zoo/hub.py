@@ -59,7 +59,7 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 from handzoo._version import __version__
-from handzoo.errors import HandzooError, UnknownNameError, UsageError
+from handzoo.errors import HandzooError, UnknownNameError, UsageError, first_line
 from handzoo.files import replace_atomic
 from handzoo.paths import weights_cache_dir
 from handzoo.zoo.schema import WeightEntry, Zoo, file_name_of, parse_ref
@@ -84,7 +84,8 @@ def _env_number(name: str, default: float, kind: type = float) -> Any:
     except ValueError:
         number = None
     if number is None or not number > 0 or number == float("inf"):
-        raise UsageError(f"{name}={value!r} is not a positive finite number; unset it or fix it")
+        kind_text = "whole number of bytes" if kind is int else "finite number of seconds"
+        raise UsageError(f"{name}={value!r} is not a positive {kind_text}; unset it or fix it")
     return number
 
 
@@ -367,8 +368,24 @@ class Bound:
     the default cap) and :func:`download_deadline` seconds from construction.
     """
 
-    def __init__(self, url: str, limit: int, exact: bool, deadline: float | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        limit: int,
+        exact: bool,
+        deadline: float | None = None,
+        what: str | None = None,
+        advice: str = "the transfer was stopped and its partial file deleted: check the URL and the "
+        "catalogue entry",
+    ) -> None:
         self.url, self.limit, self.exact = url, limit, exact
+        self.what = what or (
+            "the size its catalogue entry gives"
+            if exact
+            else f"the cap for downloads of unknown size (set {MAX_BYTES_ENV} to raise it)"
+        )
+        self.advice = advice
+        self.slow = f"try again later or raise {DEADLINE_ENV}" if deadline is None else "try again later"
         self.deadline = download_deadline() if deadline is None else deadline
         self.ends = time.monotonic() + self.deadline
 
@@ -382,19 +399,13 @@ class Bound:
     def check(self, received: int) -> None:
         """Raise DownloadError once ``received`` bytes pass the limit or the deadline has passed."""
         if received > self.limit:
-            what = (
-                "the size its catalogue entry gives"
-                if self.exact
-                else f"the cap for downloads of unknown size (set {MAX_BYTES_ENV} to raise it)"
-            )
             raise DownloadError(
-                f"{self.url}: the server sent more than {self.limit} bytes, {what}; the transfer was "
-                "stopped and its partial file deleted: check the URL and the catalogue entry"
+                f"{self.url}: the server sent more than {self.limit} bytes, {self.what}; {self.advice}"
             )
         if self.remaining() < 0:
             raise DownloadError(
                 f"{self.url}: the transfer did not finish within {self.deadline:g} s ({received} bytes "
-                f"received); the server is stalled or too slow: try again later or raise {DEADLINE_ENV}",
+                f"received); the server is stalled or too slow: {self.slow}",
                 transient=True,
             )
 
@@ -420,7 +431,9 @@ def read_bounded(url: str, limit: int, timeout: float, deadline: float) -> bytes
 
     Raises :class:`DownloadError` (one line) for network errors and crossed bounds.
     """
-    bound = Bound(url, limit, exact=False, deadline=deadline)
+    bound = Bound(
+        url, limit, exact=False, deadline=deadline, what="the most one may hold", advice="check the URL"
+    )
     request = urllib.request.Request(url, headers={"User-Agent": f"handzoo/{__version__}"})
     body = bytearray()
     try:
@@ -588,9 +601,9 @@ def _hf_download(url: str, part: Path, timeout: float) -> None:
             repo_id=repo, filename=filename, revision=revision, local_dir=staging, etag_timeout=timeout
         )
     except Exception as exc:  # the hub raises many types (offline, 404, auth); all end here
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        reason = f"{type(exc).__name__}: {first_line(exc)}"
         raise DownloadError(
-            f"{url}: the Hugging Face Hub download failed ({type(exc).__name__}: {first}); check the "
+            f"{url}: the Hugging Face Hub download failed ({reason}); check the "
             "network, HF_HUB_OFFLINE and the repository name, or download the file and give its path",
             transient=True,
         ) from None

@@ -186,6 +186,8 @@ class Zoo(_Strict):
     version: int = SCHEMA_VERSION
     recipes: dict[str, Recipe] = Field(default_factory=dict)
     architectures: dict[str, Architecture] = Field(default_factory=dict)
+    # Plugin catalogue entries refused on load (a name already taken), one line each; never written.
+    refused: list[str] = Field(default_factory=list, exclude=True)
 
     @field_validator("version")
     @classmethod

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import handzoo
+from handzoo.plugin_api import hookimpl
 
 CATALOGUE = Path(__file__).with_name("zoo.yaml")
 UPSTREAM_LICENCE = "Apache-2.0"
@@ -70,7 +70,7 @@ def _convert_weights(variant: str):
     return convert
 
 
-@handzoo.hookimpl
+@hookimpl
 def register_backbones(register):
     register(
         "blazehand",
@@ -80,12 +80,12 @@ def register_backbones(register):
     )
 
 
-@handzoo.hookimpl
+@hookimpl
 def register_heads(register):
     register("mediapipe-landmarks", _landmark_head, outputs=["joints3d", "joints2d"])
 
 
-@handzoo.hookimpl
+@hookimpl
 def register_models(register):
     for variant in ("full", "lite"):
         register(
@@ -113,7 +113,7 @@ def _lift(image_size: int = 224, depth_scale: float = 1.0):
     return build_lift(image_size, depth_scale)
 
 
-@handzoo.hookimpl
+@hookimpl
 def register_detectors(register):
     def blazepalm(variant: str = "full", max_hands: int = 4, min_score: float = 0.5):
         """MediaPipe's palm detector: rotated hand boxes, score, handedness unknown."""
@@ -131,6 +131,6 @@ def register_detectors(register):
     register("blazepalm", blazepalm, weight_files=palm_files)
 
 
-@handzoo.hookimpl
+@hookimpl
 def register_catalogues(register):
     register(CATALOGUE)

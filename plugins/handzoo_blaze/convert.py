@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from handzoo.errors import DataError
+from handzoo.plugin_api import DataError
 from handzoo_blaze.tflite_graph import Graph, Operator, read_graph
 
 WEIGHT_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "PRELU")

@@ -19,8 +19,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from handzoo.errors import UsageError
-from handzoo.inference.detection import Detection
+from handzoo.plugin_api import Detection, UsageError
 from handzoo_blaze import palm
 from handzoo_blaze.blazepalm import BLOCKS, BlazePalm
 from handzoo_blaze.convert import load_tflite

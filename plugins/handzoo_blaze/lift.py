@@ -26,9 +26,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from handzoo.inference.defaults import DEFAULT_FOV_DEG
-from handzoo.joints import BONES
-from handzoo.output import HandOutput
+from handzoo.plugin_api import BONES, DEFAULT_FOV_DEG, HandOutput
 from handzoo_blaze.blazehand import INPUT_SIZE
 from handzoo_blaze.models import wrist_from_2d
 
@@ -56,7 +54,7 @@ def skeleton_length(joints: torch.Tensor) -> torch.Tensor:
 
 def default_camera(batch: int, height: int, width: int, like: torch.Tensor) -> torch.Tensor:
     """(B,3,3): the Predictor's default camera across the whole input (handzoo.inference.camera.default_K)."""
-    from handzoo.inference.camera import default_K
+    from handzoo.plugin_api import default_K
 
     K = torch.as_tensor(default_K((0.0, 0.0, float(width), float(height)), DEFAULT_FOV_DEG), dtype=like.dtype)
     return K.to(like.device).expand(batch, 3, 3)
@@ -133,7 +131,7 @@ class MediaPipeLift(nn.Module):
 
 def build_lift(image_size: int = INPUT_SIZE, depth_scale: float = 1.0) -> MediaPipeLift:
     """``mediapipe-hand-full`` and ``-lite`` (MediaPipe's heads) averaged through the screen lift."""
-    from handzoo.builder import checked_build
+    from handzoo.plugin_api import checked_build
 
     members = [checked_build("model", f"mediapipe-hand-{v}", image_size=image_size) for v in ("full", "lite")]
     return MediaPipeLift(members, depth_scale)

@@ -14,10 +14,7 @@ from typing import Any
 
 import torch
 
-from handzoo.errors import ConfigError
-from handzoo.joints import gather_index
-from handzoo.model import HandModel
-from handzoo.output import HandOutput
+from handzoo.plugin_api import ConfigError, HandModel, HandOutput, gather_index
 from handzoo_blaze.blazehand import INPUT_SIZE, LandmarkHeads
 
 DEFAULT_HEAD = "mediapipe-landmarks"
@@ -69,7 +66,7 @@ def wrist_from_2d(joints3d: torch.Tensor, joints2d: torch.Tensor, K: torch.Tenso
     Predictor draws the model's own 2D joints; {} while tracing for an export (inference only)."""
     if torch.jit.is_tracing():
         return {}
-    from handzoo.submission import place_root_relative
+    from handzoo.plugin_api import place_root_relative
 
     placed = place_root_relative(joints3d.detach(), K, uv=joints2d.detach())
     return {"root": placed[:, 0].to(joints3d.dtype)}
@@ -106,7 +103,7 @@ def build_blazehand_model(
     feature_stride: int | None = None,
 ) -> HandModel:
     """The blazehand trunk with MediaPipe's head (default) or any registered head."""
-    from handzoo.builder import create_backbone, create_head
+    from handzoo.plugin_api import create_backbone, create_head
 
     if head == DEFAULT_HEAD and feature_stride not in (None, 32):
         raise ConfigError(

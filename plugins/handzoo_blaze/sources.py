@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from handzoo.zoo.pypi import InnerFile
+from handzoo.plugin_api import InnerFile
 
 RELEASE = "mediapipe==0.10.21"
 _BASE = f"pypi:{RELEASE}/mediapipe/modules"
@@ -35,7 +35,7 @@ def palm_tflite(variant: str, source: str | Path | None = None) -> Path:
 
     ``source``: a mediapipe 0.10.21 wheel or the file itself, instead of a download.
     """
-    from handzoo.zoo.pypi import fetch_inner
+    from handzoo.plugin_api import fetch_inner
 
     file = PALM_FILES[variant]
     return fetch_inner(file.url, file.sha256, file.size, source, pull_ref="blazepalm")
@@ -43,8 +43,7 @@ def palm_tflite(variant: str, source: str | Path | None = None) -> Path:
 
 def landmark_tflite(variant: str, source: str | Path | None = None) -> Path:
     """The verified raw ``hand_landmark_{variant}.tflite`` (catalogue entry ``mediapipe-hand-{variant}``)."""
-    from handzoo.zoo.hub import weight_entry
-    from handzoo.zoo.pypi import fetch_inner
+    from handzoo.plugin_api import fetch_inner, weight_entry
 
     entry = weight_entry(f"mediapipe-hand-{variant}")
     return fetch_inner(entry.url, entry.sha256, entry.size, source, pull_ref=f"mediapipe-hand-{variant}")

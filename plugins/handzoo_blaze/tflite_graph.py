@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from handzoo.errors import DataError
+from handzoo.plugin_api import DataError
 
 # TFLite's enums (schema.fbs): Padding, ActivationFunctionType, TensorType.
 PADDING = {0: "SAME", 1: "VALID"}

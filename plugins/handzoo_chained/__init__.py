@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import handzoo
+from handzoo.plugin_api import hookimpl
 
 DEFAULT_STAGES = ("resnet50", "resnet50", "resnet34")
 
@@ -38,7 +38,7 @@ def _chained(
     )
 
 
-@handzoo.hookimpl
+@hookimpl
 def register_models(register):
     register(
         "chained-r50-r50-r34",

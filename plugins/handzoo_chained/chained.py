@@ -32,12 +32,14 @@ from typing import Any
 import torch
 from torch import nn
 
-from handzoo.interfaces import part_metadata
-from handzoo.model import head_extra_loss_weights, head_extra_losses
-from handzoo.output import HandOutput
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+from handzoo.plugin_api import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    HandOutput,
+    head_extra_loss_weights,
+    head_extra_losses,
+    part_metadata,
+)
 
 
 def default_embed_sizes(image_size: int, num_stages: int) -> list[int]:
@@ -124,8 +126,7 @@ def build_chained(
     backbone_pretrained: bool = False,
 ) -> ChainedEncoder:
     """Build a :class:`ChainedEncoder` from registered backbone and head names."""
-    from handzoo.builder import create_backbone, create_head
-    from handzoo.errors import ConfigError
+    from handzoo.plugin_api import ConfigError, create_backbone, create_head
 
     stages = list(stages)
     if len(stages) < 2:

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import handzoo
+from handzoo.plugin_api import hookimpl
 
 
 def freihand(
@@ -41,8 +41,7 @@ def freihand(
     uint8_images: bool = False,
 ):
     """FreiHAND in its official layout (train/val carved by unique id, eval)."""
-    from handzoo.data.freihand import IMAGENET_MEAN, IMAGENET_STD, FreiHANDDataset
-    from handzoo.errors import ConfigError
+    from handzoo.plugin_api import IMAGENET_MEAN, IMAGENET_STD, ConfigError, FreiHANDDataset
 
     if root is None:
         raise ConfigError(
@@ -97,7 +96,7 @@ def synthetic(
     on the command line); ``seed`` seeds the augmentation only, as for ``freihand``,
     so a run's ``--seed`` never regenerates the images.
     """
-    from handzoo.data.synthetic import ensure_synthetic
+    from handzoo.plugin_api import ensure_synthetic
 
     chosen = {"num": num, "seed": generator_seed, "num_eval": num_eval, "version": generator}
     gen_kwargs = {k: v for k, v in chosen.items() if v is not None}
@@ -143,9 +142,8 @@ def ge_realworld(
     ``val_fraction`` is unused: the set has no training split. See
     :mod:`handzoo.data.realworld`.
     """
-    from handzoo.data.freihand import IMAGENET_MEAN, IMAGENET_STD
-    from handzoo.data.realworld import SOURCE, GeRealWorldDataset, check_split
-    from handzoo.errors import ConfigError
+    from handzoo.plugin_api import IMAGENET_MEAN, IMAGENET_STD, ConfigError, GeRealWorldDataset, check_split
+    from handzoo.plugin_api import REALWORLD_SOURCE as SOURCE
 
     check_split(split)
     if root is None:
@@ -190,14 +188,14 @@ _AUGMENTERS = {
 }
 
 
-@handzoo.hookimpl
+@hookimpl
 def register_datasets(register):
     register("freihand", freihand)
     register("synthetic", synthetic)
     register("ge-realworld", ge_realworld)
 
 
-@handzoo.hookimpl
+@hookimpl
 def register_augmenters(register):
     from handzoo_data.augment_params import PARAMS
 

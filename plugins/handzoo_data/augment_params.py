@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from handzoo.data.augment_params import AugmenterParams
+from handzoo.plugin_api import AugmenterParams
 
 Border = Literal["constant", "reflect", "replicate"]
 Texture = Literal["blobs", "noise", "stripes", "checker"]

@@ -13,8 +13,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from handzoo.data.augment import Augmenter, GeometricAugmenter, Sample, Transform
-from handzoo.geometry import rotation_z
+from handzoo.plugin_api import Augmenter, GeometricAugmenter, Sample, Transform, rotation_z
 from handzoo_data import augment_params as ap
 from handzoo_data.backgrounds import FolderBackgrounds, texture
 

@@ -100,7 +100,7 @@ class FolderBackgrounds:
     @property
     def files(self) -> list[Path]:
         if self._files is None:
-            from handzoo.errors import ConfigError
+            from handzoo.plugin_api import ConfigError
 
             if not self.folder.is_dir():
                 raise ConfigError(f"augmenter 'background': folder {self.folder} does not exist")
@@ -127,7 +127,7 @@ class FolderBackgrounds:
             return self._cache[key]
         image = cv2.imread(str(path), cv2.IMREAD_COLOR_RGB)
         if image is None:
-            from handzoo.errors import DataError
+            from handzoo.plugin_api import DataError
 
             raise DataError(f"augmenter 'background': cannot read {path}; remove it from {self.folder}")
         scale = side / min(image.shape[:2])

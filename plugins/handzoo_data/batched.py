@@ -15,17 +15,17 @@ import math
 import torch
 import torch.nn.functional as F
 
-from handzoo.data.device_augment import (
+from handzoo.plugin_api import (
     Batch,
     BatchAugmenter,
     BatchTransform,
     affine_grid,
+    constant,
     eye,
     pixel_centres,
     randint,
     uniform,
 )
-from handzoo.device import constant
 
 _GREY = (1 / math.sqrt(3),) * 3
 _LUMA = (0.299, 0.587, 0.114)

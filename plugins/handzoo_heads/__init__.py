@@ -14,8 +14,7 @@ Models: ``resnet50-2.5d``, ``resnet101-2.5d`` (``heatmap25d``) and
 
 from __future__ import annotations
 
-import handzoo
-from handzoo.model_factory import hand_model_factory
+from handzoo.plugin_api import hand_model_factory, hookimpl
 
 TARGETS = ("camera", "2.5d")
 
@@ -29,7 +28,7 @@ def _direct(
     loss_weights: dict[str, float] | None = None,
 ):
     """Global average pool, linear to 63, as camera-frame joints or as a 2.5D target."""
-    from handzoo.errors import ConfigError
+    from handzoo.plugin_api import ConfigError
 
     if target not in TARGETS:
         raise ConfigError(f"head 'direct': target={target!r} is unknown; use one of {', '.join(TARGETS)}")
@@ -85,14 +84,14 @@ def _integral(
     )
 
 
-@handzoo.hookimpl
+@hookimpl
 def register_heads(register):
     register("direct", _direct, outputs=["joints3d", "joints2d (target 2.5d)"])
     register("heatmap25d", _heatmap25d, outputs=["joints3d", "joints2d"])
     register("integral", _integral, outputs=["joints3d", "joints2d"])
 
 
-@handzoo.hookimpl
+@hookimpl
 def register_models(register):
     for backbone, head, name, what in (
         ("resnet50", "heatmap25d", "resnet50-2.5d", "2.5D heatmaps (soft-argmax + depth maps)"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from handzoo.output import HandOutput
+from handzoo.plugin_api import HandOutput
 
 
 class DirectRegressionHead(nn.Module):

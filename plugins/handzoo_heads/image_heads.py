@@ -31,10 +31,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from handzoo.errors import ConfigError
-from handzoo.inference.defaults import DEFAULT_FOV_DEG
-from handzoo.losses import merge_loss_weights
-from handzoo.output import HandOutput
+from handzoo.plugin_api import DEFAULT_FOV_DEG, ConfigError, HandOutput, merge_loss_weights
 from handzoo_heads.image_space import default_K, from_25d, to_25d
 
 logger = logging.getLogger("handzoo")

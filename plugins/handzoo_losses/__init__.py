@@ -16,12 +16,12 @@ torch is imported when a loss is built, so registering costs nothing.
 
 from __future__ import annotations
 
-import handzoo
+from handzoo.plugin_api import hookimpl
 
 
 def _l1():
     """Mean absolute error of root-relative joint coordinates (metres), the seed's loss."""
-    from handzoo.losses import root_relative_target
+    from handzoo.plugin_api import root_relative_target
 
     def loss(output, batch):
         pred = output.joints3d.float()
@@ -32,7 +32,7 @@ def _l1():
 
 def _l2():
     """Mean squared Euclidean error of root-relative joints (square metres)."""
-    from handzoo.losses import root_relative_target
+    from handzoo.plugin_api import root_relative_target
 
     def loss(output, batch):
         pred = output.joints3d.float()
@@ -45,7 +45,7 @@ def _smooth_l1(beta: float = 0.01):
     """Huber loss on root-relative joint coordinates, quadratic below ``beta`` metres."""
     import torch
 
-    from handzoo.losses import root_relative_target
+    from handzoo.plugin_api import root_relative_target
 
     def loss(output, batch):
         pred = output.joints3d.float()
@@ -57,8 +57,7 @@ def _smooth_l1(beta: float = 0.01):
 
 def _l1_pa(pa_weight: float = 1.0):
     """L1 plus pa_weight x L1 after Procrustes alignment (rotation + scale, no reflection)."""
-    from handzoo.losses import root_relative_target
-    from handzoo.metrics import procrustes_transform
+    from handzoo.plugin_api import procrustes_transform, root_relative_target
 
     def loss(output, batch):
         pred = output.joints3d.float()
@@ -73,7 +72,7 @@ def _l1_pa(pa_weight: float = 1.0):
     return loss
 
 
-@handzoo.hookimpl
+@hookimpl
 def register_losses(register):
     register("l1", _l1)
     register("l2", _l2)

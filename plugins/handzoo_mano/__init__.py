@@ -21,7 +21,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-import handzoo
+from handzoo.plugin_api import hookimpl
 
 _EXPORTS = {
     "ManoLayer": "handzoo_mano.layer",
@@ -88,7 +88,7 @@ def _model_factory(backbone: str):
     return build
 
 
-@handzoo.hookimpl
+@hookimpl
 def register_heads(register):
     register(
         "mano",
@@ -97,7 +97,7 @@ def register_heads(register):
     )
 
 
-@handzoo.hookimpl
+@hookimpl
 def register_models(register):
     for arch in ("resnet50", "resnet101"):
         register(

@@ -8,7 +8,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from handzoo.joints import gather_index
+from handzoo.plugin_api import gather_index
 
 
 class HandLayerOutput(NamedTuple):

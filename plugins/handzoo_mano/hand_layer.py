@@ -8,7 +8,7 @@ from typing import Any
 
 from torch import nn
 
-from handzoo.errors import UsageError
+from handzoo.plugin_api import UsageError
 from handzoo_mano.loading import ENV_MANO_DIR, find_mano_file, mano_file_available, mano_filename
 
 logger = logging.getLogger("handzoo")

@@ -7,10 +7,13 @@ import logging
 import torch
 from torch import nn
 
-from handzoo.errors import UsageError
-from handzoo.losses import merge_loss_weights
-from handzoo.output import HandOutput
-from handzoo.rotations import matrix_to_axis_angle, rot6d_to_matrix
+from handzoo.plugin_api import (
+    HandOutput,
+    UsageError,
+    matrix_to_axis_angle,
+    merge_loss_weights,
+    rot6d_to_matrix,
+)
 from handzoo_mano.hand_layer import create_hand_layer
 from handzoo_mano.losses import DEFAULT_WEIGHTS, mano_terms
 

@@ -31,8 +31,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from handzoo.joints import FINGERS, joint_names
-from handzoo.rotations import axis_angle_to_matrix
+from handzoo.plugin_api import FINGERS, axis_angle_to_matrix, joint_names
 from handzoo_mano.chain import HandLayerOutput, KinematicTree, mano_to_canonical_index
 
 NUM_BETAS = 10

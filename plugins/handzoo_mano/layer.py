@@ -22,8 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from handzoo.errors import DataError, UsageError
-from handzoo.rotations import axis_angle_to_matrix
+from handzoo.plugin_api import DataError, UsageError, axis_angle_to_matrix
 from handzoo_mano.chain import HandLayerOutput, KinematicTree, mano_to_canonical_index
 from handzoo_mano.loading import NUM_BETAS, NUM_JOINTS, find_mano_file, load_mano_file
 

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from handzoo.errors import DataError, UsageError
+from handzoo.plugin_api import DataError, UsageError
 
 ENV_MANO_DIR = "HANDZOO_MANO_DIR"
 MANO_URL = "https://mano.is.tue.mpg.de"

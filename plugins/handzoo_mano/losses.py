@@ -19,8 +19,7 @@ from __future__ import annotations
 
 import torch
 
-from handzoo.output import HandOutput
-from handzoo.rotations import axis_angle_to_matrix
+from handzoo.plugin_api import HandOutput, axis_angle_to_matrix
 
 DEFAULT_WEIGHTS: dict[str, float] = {
     "verts": 1.0,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from handzoo.model import HandModel
+from handzoo.plugin_api import HandModel
 
 logger = logging.getLogger("handzoo")
 
@@ -18,7 +18,7 @@ def build_mano_model(
     head_cfg: dict[str, Any] | None = None,
 ) -> HandModel:
     """A registered backbone + the ``mano`` head; the model's ``handzoo_metadata`` names the hand layer."""
-    from handzoo.builder import create_backbone, create_head
+    from handzoo.plugin_api import create_backbone, create_head
 
     bb = create_backbone(backbone, pretrained=backbone_pretrained, weights=backbone_weights)
     head = create_head("mano", bb.num_features, **(head_cfg or {}))

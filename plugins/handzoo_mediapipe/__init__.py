@@ -10,7 +10,7 @@ the palm detector and the 21-landmark model.
 
 from __future__ import annotations
 
-import handzoo
+from handzoo.plugin_api import hookimpl
 
 EXTRA_HINT = "pip install 'handzoo[mediapipe]' (mediapipe==0.10.21, best in a virtual environment of its own)"
 
@@ -31,12 +31,12 @@ def mediapipe_hands(image_size: int = 224, min_confidence: float = 0.3, model_co
     return MediaPipeHandsModel(image_size, min_confidence, model_complexity)
 
 
-@handzoo.hookimpl
+@hookimpl
 def register_detectors(register):
     register("mediapipe", mediapipe_detector, extra="mediapipe")
 
 
-@handzoo.hookimpl
+@hookimpl
 def register_models(register):
     paper = "Zhang et al. 2020, MediaPipe Hands: On-device Real-time Hand Tracking"
     # Its weights come with the mediapipe wheel: `handzoo leaderboard --models mediapipe-hands` ranks it.

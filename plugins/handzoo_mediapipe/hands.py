@@ -18,10 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from handzoo.errors import UsageError
-from handzoo.inference.detection import Detection
-from handzoo.model import IMAGENET_MEAN, IMAGENET_STD
-from handzoo.output import HandOutput
+from handzoo.plugin_api import IMAGENET_MEAN, IMAGENET_STD, Detection, HandOutput, UsageError
 from handzoo_mediapipe import EXTRA_HINT
 
 

@@ -12,47 +12,47 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import handzoo
+from handzoo.plugin_api import hookimpl
 
 MetricFn = Callable[[Any, Any], Any]
 
 
 def _pa_mpjpe(allow_reflection: bool = True) -> MetricFn:
     """Procrustes-aligned mean per-joint error (metres), official FreiHAND alignment."""
-    from handzoo import metrics
+    from handzoo.plugin_api import metrics
 
     return lambda pred, gt: metrics.pa_mpjpe(pred, gt, allow_reflection=allow_reflection)
 
 
 def _mpjpe(root_relative: bool = False, root: int = 0) -> MetricFn:
     """Mean per-joint error without alignment (metres); optionally wrist-relative."""
-    from handzoo import metrics
+    from handzoo.plugin_api import metrics
 
     return lambda pred, gt: metrics.mpjpe(pred, gt, root_relative=root_relative, root=root)
 
 
 def _auc_pa(max_threshold: float = 0.05, steps: int = 100) -> MetricFn:
     """Area under the aligned PCK curve on 0-50 mm (fraction), official thresholds."""
-    from handzoo import metrics
+    from handzoo.plugin_api import metrics
 
     return lambda pred, gt: metrics.pck_auc(pred, gt, max_threshold, steps, aligned=True)
 
 
 def _pa_mpvpe() -> MetricFn:
     """Procrustes-aligned mean per-vertex error (metres), alignment on the vertices."""
-    from handzoo import metrics
+    from handzoo.plugin_api import metrics
 
     return metrics.pa_mpvpe
 
 
 def _fscore(threshold: float = 0.005, aligned: bool = True) -> MetricFn:
     """F-score of the vertex sets at a distance threshold (fraction), after alignment."""
-    from handzoo import metrics
+    from handzoo.plugin_api import metrics
 
     return lambda pred, gt: metrics.fscore(pred, gt, threshold, aligned=aligned)
 
 
-@handzoo.hookimpl
+@hookimpl
 def register_metrics(register):
     joints = {"inputs": "joints"}  # (N,21,3) metres, root-relative
     verts = {"inputs": "vertices"}  # (N,778,3) metres

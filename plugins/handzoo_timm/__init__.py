@@ -11,8 +11,7 @@ timm is imported only when a backbone is built, so listing stays fast.
 
 from __future__ import annotations
 
-import handzoo
-from handzoo.model_factory import hand_model_factory
+from handzoo.plugin_api import hand_model_factory, hookimpl
 
 RESNETS = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
 
@@ -31,7 +30,7 @@ def _backbone_factory(default_arch: str | None):
     return build
 
 
-@handzoo.hookimpl
+@hookimpl
 def register_backbones(register):
     for arch in RESNETS:
         register(
@@ -48,7 +47,7 @@ def register_backbones(register):
     )
 
 
-@handzoo.hookimpl
+@hookimpl
 def register_models(register):
     for arch in RESNETS:
         register(

@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from handzoo.errors import UnknownNameError, UsageError
+from handzoo.plugin_api import IMAGENET_MEAN, IMAGENET_STD, UnknownNameError, UsageError
 
 
 def _create_timm(arch: str, pretrained: bool, weights: str | None, **kwargs) -> nn.Module:
@@ -79,8 +79,8 @@ class TimmBackbone(nn.Module):
         self.handzoo_metadata = {"feature_stride": feature_stride} if feature_stride else {}
         cfg = getattr(self.trunk, "pretrained_cfg", {}) or {}
         self.preprocessing = {
-            "mean": tuple(cfg.get("mean", (0.485, 0.456, 0.406))),
-            "std": tuple(cfg.get("std", (0.229, 0.224, 0.225))),
+            "mean": tuple(cfg.get("mean", IMAGENET_MEAN)),
+            "std": tuple(cfg.get("std", IMAGENET_STD)),
         }
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:

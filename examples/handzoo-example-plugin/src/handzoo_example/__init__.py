@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import handzoo
+from handzoo.plugin_api import get_registry, hookimpl
 
 
 # -- backbone: images (B,3,H,W) -> features (B,C,h,w), with num_features and preprocessing
@@ -21,7 +21,7 @@ def tiny_cnn(width: int = 16):
     return TinyCNN(width=width)
 
 
-@handzoo.hookimpl
+@hookimpl
 def register_backbones(register):
     register("example-tinycnn", tiny_cnn)
 
@@ -34,7 +34,7 @@ def mlp_head(in_features: int, hidden: int = 64):
     return MLPHead(in_features, hidden=hidden)
 
 
-@handzoo.hookimpl
+@hookimpl
 def register_heads(register):
     register("example-mlp", mlp_head)
 
@@ -42,13 +42,13 @@ def register_heads(register):
 # -- model: images -> HandOutput; build_hand_model composes registered parts by name
 def tiny_model(image_size: int = 32, width: int = 16, hidden: int = 64):
     """The example backbone + the example head."""
-    from handzoo.model import build_hand_model
+    from handzoo.plugin_api import build_hand_model
 
     parts = {"backbone_cfg": {"width": width}, "head_cfg": {"hidden": hidden}}
     return build_hand_model("example-tinycnn", "example-mlp", image_size, **parts)
 
 
-@handzoo.hookimpl
+@hookimpl
 def register_models(register):
     register("example-tiny", tiny_model, paper="none: a plugin example")
 
@@ -61,7 +61,7 @@ def noise(p: float = 0.5, sigma: float = 8.0):
     return Noise(p=p, sigma=sigma)
 
 
-@handzoo.hookimpl
+@hookimpl
 def register_augmenters(register):
     register("example-noise", noise)
 
@@ -84,7 +84,7 @@ def dots(
     return DotHands(split, image_size, augment, augment_cfg, mean, std, val_fraction, seed, num)
 
 
-@handzoo.hookimpl
+@hookimpl
 def register_datasets(register):
     register("example-dots", dots)
 
@@ -97,7 +97,7 @@ def wing(width_mm: float = 10.0, curvature_mm: float = 2.0):
     return lambda output, batch: wing_loss(output, batch, width_mm, curvature_mm)
 
 
-@handzoo.hookimpl
+@hookimpl
 def register_losses(register):
     register("example-wing", wing)
 
@@ -110,19 +110,19 @@ def pck20(threshold_m: float = 0.02):
     return lambda pred, gt: pck(pred, gt, threshold_m)
 
 
-@handzoo.hookimpl
+@hookimpl
 def register_metrics(register):
     register("example_pck20", pck20, inputs="joints", units="fraction", higher_is_better=True)
 
 
 # -- catalogue: architectures, recipes and weights beside the models
-@handzoo.hookimpl
+@hookimpl
 def register_catalogues(register):
     register(Path(__file__).with_name("zoo.yaml"))
 
 
 # -- command: a `handzoo` subcommand
-@handzoo.hookimpl
+@hookimpl
 def register_commands(app):
     import typer
 
@@ -132,6 +132,6 @@ def register_commands(app):
         import json
 
         found = [
-            {"kind": e.kind, "name": e.name} for e in handzoo.get_registry() if e.plugin == "example"
+            {"kind": e.kind, "name": e.name} for e in get_registry() if e.plugin == "example"
         ]
         typer.echo(json.dumps(found) if as_json else "\n".join(f"{e['kind']}: {e['name']}" for e in found))

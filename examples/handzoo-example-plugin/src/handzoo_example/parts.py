@@ -9,11 +9,7 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from handzoo import HandOutput
-from handzoo.data.augment import Augmenter, build_pipeline
-from handzoo.data.augment_params import AugmenterParams
-from handzoo.data.device_augment import BatchAugmenter
-from handzoo.geometry import project
+from handzoo.plugin_api import Augmenter, AugmenterParams, BatchAugmenter, HandOutput, build_pipeline, project
 
 
 class TinyCNN(nn.Module):

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from handzoo._version import __version__
 from handzoo.cost import count_params, measure_gflops
-from handzoo.errors import UsageError
+from handzoo.errors import UsageError, first_line
 from handzoo.files import replace_atomic
 from handzoo.zoo.catalogue import zoo_source
 from handzoo.zoo.catalogue_edit import add_weight_entry
@@ -282,9 +282,9 @@ def upload_to_hf(path: Path, target: str) -> str:
     try:
         hub.HfApi().upload_file(path_or_fileobj=str(path), path_in_repo=path.name, repo_id=repo)
     except Exception as exc:  # offline, no token, no such repo: one line either way
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        reason = f"{type(exc).__name__}: {first_line(exc)}"
         raise DownloadError(
-            f"{target}: uploading {path.name} failed ({type(exc).__name__}: {first}); check the network "
+            f"{target}: uploading {path.name} failed ({reason}); check the network "
             "and `huggingface-cli login`, or upload the file yourself and publish with --url-base",
             transient=True,
         ) from None
