@@ -63,6 +63,7 @@ def test_every_part_is_listed_and_the_plugin_reports_its_hooks(env):
         ("metric", "example_pck20"),
         ("dataset", "example-dots"),
         ("loss", "example-wing"),
+        ("detector", "example-bright"),
     }
     assert next(e for e in listed if e["name"] == "example-mlp")["default_cfg"] == {"hidden": 64}
     plugins = {p["name"]: p for p in json.loads(handzoo_cli(env, "plugins", "--json").stdout)}
@@ -71,9 +72,28 @@ def test_every_part_is_listed_and_the_plugin_reports_its_hooks(env):
     assert info["commands"] == ["example-info"] and info["catalogues"][0].endswith("zoo.yaml")
     assert {"register_commands", "register_catalogues", "register_losses"} <= set(info["hooks"])
     shown = json.loads(handzoo_cli(env, "example-info", "--json").stdout)
-    assert len(shown) == 7
+    assert len(shown) == 8
     zoo = handzoo_cli(env, "zoo", "example*")
     assert "example-quick" in zoo.stdout and "plugin" in zoo.stdout
+
+
+def test_the_example_detector_boxes_the_bright_dots_and_predict_crops_there(env, tmp_path):
+    from PIL import Image
+
+    import handzoo
+
+    photo = np.zeros((60, 80, 3), np.uint8)
+    photo[10:30, 40:52] = 255  # the "hand": bright pixels in x 40..51, y 10..29
+    detector = handzoo.get_registry().create("detector", "example-bright")
+    [found] = detector.detect(photo)
+    assert found.box == (40.0, 10.0, 52.0, 30.0) and found.handedness == "right"
+    assert found.score == pytest.approx(240 / (60 * 80))
+    assert detector.detect(np.zeros_like(photo)) == []
+    Image.fromarray(photo).save(tmp_path / "dots.png")
+    predictor = handzoo.Predictor("example-tiny", device="cpu", detector="example-bright")
+    [hands] = predictor.predict_hands([str(tmp_path / "dots.png")])
+    # The crop: the box squared (side 20) and grown by the detector's crop_margin 1.3 about its centre.
+    assert len(hands) == 1 and hands[0].box == (46 - 13, 20 - 13, 46 + 13, 20 + 13)
 
 
 def test_a_three_step_run_uses_the_example_model_head_augmenter_dataset_loss_and_metric(env, tmp_path):
@@ -103,9 +123,8 @@ def test_a_three_step_run_uses_the_example_model_head_augmenter_dataset_loss_and
 
 
 def test_the_readme_examples_are_the_installed_code():
-    """Every code block of the README's plugin guide that names an example file is in that file."""
-    readme = (ROOT / "README.md").read_text()
-    guide = readme[readme.index("## Writing a plugin") :]
+    """Every code block of the plugin guide (docs/plugins.md) that names an example file is in that file."""
+    guide = (ROOT / "docs" / "plugins.md").read_text()
     blocks = guide.split("```")[1::2]
     named = [b for b in blocks if b.split("\n", 1)[-1].startswith("# examples/")]
     assert len(named) >= 8

@@ -1,6 +1,7 @@
-"""The README as a user follows it: every example command runs, and the CLI reference lists every option.
+"""The README and docs/ as a user follows them: every example command runs, and the CLI reference
+lists every option.
 
-The fenced ``bash`` blocks of README.md are run line by line with bash in a
+The fenced ``bash`` blocks of README.md and the pages of docs/ are run line by line with bash in a
 folder that holds what they refer to, at tiny sizes: two 2-step runs
 (``runs/resnet18``, ``runs/resnet101``), a FreiHAND-layout folder ``R``,
 ``photos/``, the shipped ``zoo.yaml``, and a 24-image stand-in for the
@@ -26,7 +27,12 @@ from tests.freihand_fixture import write_freihand_fixture
 from tests.http_server import serve_folder
 
 ROOT = Path(__file__).resolve().parents[1]
+DOCS = {path.name: path.read_text() for path in sorted((ROOT / "docs").glob("*.md"))}
+# The README first, then its pages in the order it links them (commands of one page may use an
+# earlier page's outputs, as a reader following the links would have them).
 README = (ROOT / "README.md").read_text()
+ORDER = [line.split("](docs/", 1)[1].split(")", 1)[0] for line in README.splitlines() if "](docs/" in line]
+TEXT = README + "".join(DOCS[name] for name in dict.fromkeys(ORDER) if name in DOCS)
 # Lines run elsewhere: installing (CI itself, test_example_plugin) and multi-process runs (test_runner).
 ELSEWHERE = ("python3 -m venv", "pip install", "torchrun ")
 TINY_RUN = ["--max-steps", "2", "--image-size", "32", "--batch-size", "4", "--workers", "0"]
@@ -90,7 +96,8 @@ def workdir(tmp_path_factory) -> tuple[Path, dict[str, str]]:
 
 def test_every_readme_command_runs_as_written(workdir):
     work, env = workdir
-    commands = bash_commands(README)
+    assert sorted(set(ORDER)) == sorted(DOCS), "every page of docs/ is linked from the README"
+    commands = bash_commands(TEXT)
     assert len(commands) >= 12, commands  # the blocks were found
     with serve_folder(work / "runs" / "resnet101" / "publish") as server:
         for command in commands:
@@ -107,13 +114,14 @@ def test_every_readme_command_runs_as_written(workdir):
 
 
 def test_the_cli_reference_names_every_option_of_every_command():
-    """The README's CLI table (with the shared-options note and, for run, its own section) vs the CLI."""
+    """docs/cli.md's table (with the shared-options note and, for run, docs/runner.md) vs the CLI."""
     from handzoo.cli import COMMAND_MODULES, build_command
 
     assert COMMAND_MODULES  # core commands only: plugins document their own
-    table = README[README.index("## CLI reference") : README.index("## The main job")]
+    table = DOCS["cli.md"]
     shared = table[table.index("Options that several") : table.index("Every command accepts")]
-    run_section = README[README.index("Options: `--data NAME`") : README.index("Losses:")]
+    runner = DOCS["runner.md"]
+    run_section = runner[runner.index("Options: `--data NAME`") : runner.index("Losses:")]
     missing = {}
     for name, command in build_command().commands.items():
         if command.callback is not None and not command.callback.__module__.startswith("handzoo.commands"):
@@ -125,4 +133,4 @@ def test_the_cli_reference_names_every_option_of_every_command():
             flags = [o for o in (*param.opts, *param.secondary_opts) if o.startswith("--")]
             if flags and not any(flag in text for flag in flags):
                 missing.setdefault(name, []).append(flags[0])
-    assert not missing, f"options missing from README's CLI reference: {missing}"
+    assert not missing, f"options missing from docs/cli.md: {missing}"

@@ -108,7 +108,7 @@ def publish_command(
     if not done.comments_kept:
         console.print(f"note: {done.zoo_file} was rewritten whole; its comments were not kept")
     if done.zoo_file == _PACKAGED.resolve():
-        console.print("the shipped catalogue changed: run `python -m handzoo.zoo.readme README.md`")
+        console.print("the shipped catalogue changed: run `python -m handzoo.zoo.readme docs/models.md`")
     if e.url.startswith("file://"):
         console.print("the url is a local file: pass --url-base (or --to hf://org/repo) to share it")
 

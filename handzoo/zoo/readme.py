@@ -1,7 +1,7 @@
-"""The README's "Model zoo" table, generated from zoo.yaml.
+"""The "Model zoo" table of docs/models.md, generated from zoo.yaml.
 
-``python -m handzoo.zoo.readme README.md`` rewrites the block between the
-markers; a test fails when the README drifts from the catalogue.
+``python -m handzoo.zoo.readme docs/models.md`` rewrites the block between the
+markers; a test fails when the page drifts from the catalogue.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 
 from handzoo.zoo.schema import Zoo
 
-START = "<!-- zoo-table:start (generated from zoo.yaml by `python -m handzoo.zoo.readme README.md`) -->"
+START = "<!-- zoo-table:start (generated from zoo.yaml by `python -m handzoo.zoo.readme docs/models.md`) -->"
 END = "<!-- zoo-table:end -->"
 
 
@@ -45,7 +45,7 @@ def render_table(zoo: Zoo) -> str:
 
 def replace_block(readme: str, table: str) -> str:
     if START not in readme or END not in readme:
-        raise ValueError("README has no zoo-table markers")
+        raise ValueError("the page has no zoo-table markers")
     head, rest = readme.split(START, 1)
     _, tail = rest.split(END, 1)
     return f"{head}{START}\n{table}\n{END}{tail}"
@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     from handzoo.zoo.catalogue import load_zoo
 
     args = sys.argv[1:] if argv is None else argv
-    path = Path(args[0] if args else "README.md")
+    path = Path(args[0] if args else "docs/models.md")
     path.write_text(replace_block(path.read_text(), render_table(load_zoo(plugins=False))))
     print(f"updated the model zoo table in {path}")
     return 0

@@ -115,6 +115,19 @@ def register_metrics(register):
     register("example_pck20", pck20, inputs="joints", units="fraction", higher_is_better=True)
 
 
+# -- detector: detect(image (H,W,3) uint8 RGB) -> list[Detection], boxes in the image's pixels
+def brightest(threshold: int = 200):
+    """The box around the bright pixels (the dot hands of example-dots), or no hand."""
+    from handzoo_example.parts import BrightBox
+
+    return BrightBox(threshold)
+
+
+@hookimpl
+def register_detectors(register):
+    register("example-bright", brightest)
+
+
 # -- catalogue: architectures, recipes and weights beside the models
 @hookimpl
 def register_catalogues(register):

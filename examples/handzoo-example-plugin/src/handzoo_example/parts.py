@@ -9,7 +9,15 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from handzoo.plugin_api import Augmenter, AugmenterParams, BatchAugmenter, HandOutput, build_pipeline, project
+from handzoo.plugin_api import (
+    Augmenter,
+    AugmenterParams,
+    BatchAugmenter,
+    Detection,
+    HandOutput,
+    build_pipeline,
+    project,
+)
 
 
 class TinyCNN(nn.Module):
@@ -159,3 +167,20 @@ def pck(pred: torch.Tensor, gt: torch.Tensor, threshold_m: float) -> torch.Tenso
     """(N,) fraction of joints within ``threshold_m`` metres (root-relative, no alignment)."""
     dist = torch.linalg.vector_norm((pred - pred[:, :1]) - (gt - gt[:, :1]), dim=-1)
     return (dist <= threshold_m).to(pred.dtype).mean(dim=-1)
+
+
+class BrightBox:
+    """A detector: the box around every pixel brighter than ``threshold`` (one hand, or none)."""
+
+    crop_margin = 1.3  # the squared box is grown by this much into the crop
+
+    def __init__(self, threshold: int) -> None:
+        self.threshold = threshold
+
+    def detect(self, image: np.ndarray) -> list[Detection]:
+        bright = image.max(axis=2) > self.threshold  # (H,W) from the upright uint8 RGB photo
+        if not bright.any():
+            return []
+        v, u = np.nonzero(bright)
+        box = (float(u.min()), float(v.min()), float(u.max() + 1), float(v.max() + 1))  # pixels
+        return [Detection(box, score=float(bright.mean()), handedness="right")]
