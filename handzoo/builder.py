@@ -28,7 +28,7 @@ from urllib.parse import unquote, urlparse
 
 from handzoo.errors import UsageError
 from handzoo.plugins import get_registry
-from handzoo.registry import Entry, keyword_options
+from handzoo.registry import Entry, accepts, keyword_options
 from handzoo.zoo.schema import parse_ref
 
 if TYPE_CHECKING:
@@ -64,6 +64,7 @@ def resolve_weights(
     name: str | None, weights: str | Path | None, pretrained: bool
 ) -> tuple[Path | None, str]:
     """(verified local path or None, a label such as ``resnet18:freihand`` or the file path)."""
+    from handzoo.pull import pull
     from handzoo.zoo import hub
 
     if weights is not None and pretrained:
@@ -75,7 +76,7 @@ def resolve_weights(
         if name is None:
             raise UsageError("pretrained=True needs a model name")
         get_registry().get("model", name)  # an unknown name fails with suggestions before any download
-        entry, path = hub.pull(f"{name}:{tag}" if tag else name)
+        entry, path = pull(f"{name}:{tag}" if tag else name)
         return path, f"{name}:{entry.tag}"
     if weights is None:
         return None, ""
@@ -88,13 +89,13 @@ def resolve_weights(
             return Path(unquote(parsed.path)), text
         found = hub.find_url(text)
         if found is not None and not found[1].file_name.endswith(".safetensors"):
-            return hub.pull(f"{found[0]}:{found[1].tag}")[1], text  # converted once by the model's converter
+            return pull(f"{found[0]}:{found[1].tag}")[1], text  # converted once by the model's converter
         known = found[1] if found is not None else None
         return hub.fetch(text, known.sha256 if known else None, size=known.size if known else None), text
     if name is None:
         raise UsageError(f"weights={text!r} looks like a zoo tag; give the model name too (NAME:{text})")
     get_registry().get("model", name)
-    entry, path = hub.pull(f"{name}:{text}")
+    entry, path = pull(f"{name}:{text}")
     return path, f"{name}:{entry.tag}"
 
 
@@ -168,6 +169,16 @@ def load_weights(model: Any, weights: str | Path) -> str:
     assert path is not None
     load_tensors(model, weight_files.read_tensors(path), path)
     return label
+
+
+def create_model_at_size(
+    name: str, image_size: int, pretrained: bool = False, **options: Any
+) -> torch.nn.Module:
+    """:func:`create_model` at ``image_size`` pixels when the model's factory takes an input size
+    (and ``options`` do not set one); other models are built as they are."""
+    if "image_size" not in options and accepts(get_registry().get("model", name).factory, "image_size"):
+        options["image_size"] = image_size
+    return create_model(name, pretrained=pretrained, **options)
 
 
 def check_build(model: Any, recorded: dict[str, Any], source: str | Path, skip: tuple[str, ...] = ()) -> None:

@@ -11,7 +11,7 @@ A ``model.safetensors`` written by ``handzoo run`` carries in its header
   weights mean), checked when the file is loaded;
 * ``joint_order``, ``units``, ``input_size``, ``mean``, ``std``, ``metrics``,
   ``handzoo_version``;
-* for weights converted from another format (:mod:`handzoo.zoo.conversion`),
+* for weights converted from another format (:mod:`handzoo.pull`),
   where they came from: ``source_url``, ``source_sha256`` (of the file they
   were converted from), ``licence`` and ``provenance`` (a sentence).
 

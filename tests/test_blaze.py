@@ -210,7 +210,7 @@ def test_which_weights_predict_uses_when_none_are_named():
 @pytest.fixture
 def pulled(mediapipe_home, mediapipe_tflite, monkeypatch) -> Path:
     """HANDZOO_HOME with the verified MediaPipe files; returns the converted mediapipe-hand-full weights."""
-    from handzoo.zoo.hub import pull
+    from handzoo.pull import pull
 
     monkeypatch.setenv("HANDZOO_HOME", str(mediapipe_home))
     return pull("mediapipe-hand-full")[1]

@@ -75,7 +75,7 @@ def test_the_model_is_sized_as_the_world_landmarks_and_root_relative():
 
 
 def test_the_published_weights_ship_with_the_package_and_load():
-    from handzoo.zoo.hub import pull
+    from handzoo.pull import pull
 
     entry, path = pull("mediapipe-hand-lift")  # beside the plugin's catalogue: no download
     assert entry.url.startswith("file://") and path.is_file() and path.parent.name == "handzoo_blaze"

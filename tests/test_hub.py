@@ -24,10 +24,10 @@ from handzoo.zoo.hub import (
     cached_path,
     fetch,
     parse_hf_url,
-    parse_ref,
     weight_entry,
     weights_cache_dir,
 )
+from handzoo.zoo.schema import parse_ref
 from tests.http_server import serve_folder
 
 NAME = "resnet18-0badc0de.safetensors"

@@ -21,9 +21,9 @@ import torch
 
 import handzoo
 from handzoo.errors import UsageError
+from handzoo.pull import converted_path, pull
 from handzoo.zoo.catalogue import parse_zoo
-from handzoo.zoo.conversion import converted_path
-from handzoo.zoo.hub import DownloadError, IntegrityError, cached_path, fetch, pull, weights_cache_dir
+from handzoo.zoo.hub import DownloadError, IntegrityError, cached_path, fetch, weights_cache_dir
 from handzoo.zoo.pypi import fetch_inner, parse_pypi_url, pip_command
 from tests.conftest import write_distribution
 from tests.http_server import serve_folder

@@ -131,7 +131,7 @@ def pull_command(
     Weights published in another format (a pypi: entry's .tflite) are converted
     once into a handzoo .safetensors file; the path printed is that file's.
     """
-    from handzoo.zoo.hub import pull
+    from handzoo.pull import pull
 
     if _pull_detector_files(ref, source, timeout, retries, quiet):
         return

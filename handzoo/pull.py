@@ -1,6 +1,9 @@
-"""Published weights in another format, converted once into a handzoo safetensors file.
+"""Published weights as a local safetensors file: fetched and verified (:mod:`handzoo.zoo.hub`),
+then, for an entry in another format, converted once into a handzoo safetensors file.
 
-A catalogue entry may name a file that is not safetensors (a ``pypi:``
+:func:`pull` is what ``handzoo pull`` and ``create_model(pretrained=True)`` call.
+It builds a model only to convert, so it lives beside the builder, not in the
+hub (which moves and verifies bytes). A catalogue entry may name a file that is not safetensors (a ``pypi:``
 entry's MediaPipe ``.tflite``). The model registered under the
 architecture's name then brings a converter, as registry metadata:
 ``weights_converter=callable(path) -> dict[str, torch.Tensor]`` (the model's
@@ -22,8 +25,9 @@ from typing import Any
 from handzoo._version import __version__
 from handzoo.errors import DataError, HandzooError, UsageError
 from handzoo.paths import weights_cache_dir
+from handzoo.zoo import hub
 from handzoo.zoo.hub import _file_lock
-from handzoo.zoo.schema import WeightEntry
+from handzoo.zoo.schema import WeightEntry, Zoo, parse_ref
 
 CONVERTER_KEY = "weights_converter"  # the registry metadata that names a model's converter
 # Optional registry metadata: a converter's version; a converted file made by another version is redone.
@@ -127,3 +131,34 @@ def convert_entry(
             name, config, model.preprocessing, entry.metrics, part_metadata(model), provenance=provenance
         )
         return export_weights(model, target, meta)
+
+
+def pull(
+    ref: str, zoo: Zoo | None = None, source: str | Path | None = None, **download: Any
+) -> tuple[WeightEntry, Path]:
+    """Download (or find in the cache) and verify the weights ``NAME[:TAG]``; a safetensors file in the end.
+
+    An entry whose file is in another format is converted once by the model's
+    ``weights_converter`` (:func:`convert_entry`); the converted file is
+    then used without fetching the source again. ``source`` is a local copy of
+    the entry's file (for a ``pypi:`` entry also a wheel holding it) to verify
+    and use instead of downloading. ``download`` holds keyword arguments of
+    :func:`handzoo.zoo.hub.fetch` (timeout, retries, backoff, progress, cache_dir). Returns
+    (the weight entry, the verified or converted safetensors path).
+    """
+    from handzoo.zoo.catalogue import load_zoo
+
+    name, tag = parse_ref(ref)
+    zoo = zoo or load_zoo()
+    entry = hub.weight_entry(name, tag, zoo)
+    where = {"source": source, "pull_ref": f"{name}:{entry.tag}", **download}
+    if entry.file_name.endswith(".safetensors"):
+        return entry, hub.fetch(entry.url, entry.sha256, size=entry.size, **where)
+    cache_dir = download.get("cache_dir")
+    if source is None:
+        done = find_converted(name, entry, cache_dir)
+        if done is not None:
+            return entry, done  # converted before: neither the source nor the network is needed
+    raw = hub.fetch(entry.url, entry.sha256, size=entry.size, **where)
+    options = zoo.architectures[name].options
+    return entry, convert_entry(name, entry, raw, options, cache_dir)
