@@ -38,7 +38,7 @@ def judge(root: Path, split: str, limit: int | None, pad: int, min_confidence: f
 
     import handzoo
     from handzoo.metrics import pa_mpjpe
-    from handzoo.runner.baseline import constant_pose_errors, procrustes_mean, training_labels
+    from handzoo.scoring.baseline import constant_pose_errors, procrustes_mean, training_labels
 
     hands = new_hands(1, 1, min_confidence)
     ds = handzoo.create_dataset("freihand", root=str(root), split=split, image_size=224)

@@ -184,7 +184,7 @@ def test_the_constant_baseline_confidence_intervals_and_references_come_with_the
 
     from handzoo.leaderboard.evaluate import reported_references
     from handzoo.leaderboard.report import to_html
-    from handzoo.runner.baseline import procrustes_mean
+    from handzoo.scoring.baseline import procrustes_mean
 
     gt = HubHands("val").joints3d.double()
     shape = procrustes_mean(HubHands("train").joints3d.double())

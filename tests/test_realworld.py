@@ -339,7 +339,7 @@ def synthetic_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def tiny_baseline(synthetic_home: Path, monkeypatch: pytest.MonkeyPatch) -> np.ndarray:
     """The constant of a 24-image synthetic set in place of the full one; returns that constant (21,3)."""
-    from handzoo.runner.baseline import procrustes_mean
+    from handzoo.scoring.baseline import procrustes_mean
 
     monkeypatch.setenv("HANDZOO_HOME", str(synthetic_home))
     monkeypatch.setattr(GeRealWorldDataset, "baseline_data", TINY_SYNTHETIC)
@@ -378,7 +378,7 @@ def reference(layout: Path, weights: Path, constant: np.ndarray) -> dict[str, fl
 
 
 def own_constant(gt: np.ndarray) -> np.ndarray:
-    from handzoo.runner.baseline import procrustes_mean
+    from handzoo.scoring.baseline import procrustes_mean
 
     return procrustes_mean(torch.as_tensor(gt)).numpy()
 

@@ -23,8 +23,8 @@ import torch
 
 from handzoo.config import RunConfig
 from handzoo.errors import UsageError
-from handzoo.runner.baseline import procrustes_mean
 from handzoo.runner.schedule import lr_factor
+from handzoo.scoring.baseline import procrustes_mean
 from tests.toy_runs import COMMON, _run
 
 
@@ -411,7 +411,7 @@ def test_progress_shows_the_logged_loss_never_nan():
 
 
 def test_baseline_labels_come_from_labels_method_without_decoding():
-    from handzoo.runner.baseline import training_labels as _labels
+    from handzoo.scoring.baseline import training_labels as _labels
 
     joints = np.random.default_rng(0).normal(size=(5, 21, 3))
 

@@ -147,10 +147,10 @@ def _borrowed_baseline(data: str, dataset, image_size: int, gt, metrics: dict) -
 
     The constant is the Procrustes mean of the training labels of the dataset
     that ``dataset.baseline_data`` names (the synthetic set for ge-realworld),
-    as :func:`handzoo.runner.baseline.constant_baseline` computes it; {} for
+    as :func:`handzoo.scoring.baseline.constant_baseline` computes it; {} for
     other datasets (a run's metrics.json already holds its own baseline).
     """
-    from handzoo.runner.baseline import baseline_source, constant_baseline, constant_pose_errors
+    from handzoo.scoring.baseline import baseline_source, constant_baseline, constant_pose_errors
 
     if baseline_source(data, dataset)[0] == data:
         return {}

@@ -177,7 +177,7 @@ class GeRealWorldDataset(torch.utils.data.Dataset):
 
     # No training split of its own: the constant-pose baseline is the Procrustes mean of
     # these (dataset, options)' training labels, never of this set's labels
-    # (:func:`handzoo.runner.baseline.constant_baseline`).
+    # (:func:`handzoo.scoring.baseline.constant_baseline`).
     baseline_data: tuple[str, dict[str, Any]] = ("synthetic", {})
 
     def __init__(

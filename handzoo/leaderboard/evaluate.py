@@ -310,12 +310,12 @@ def _add_baseline(
     """The constant pose's PA-MPJPE on the board's samples, and each row's ratio to it.
 
     The constant is the Procrustes mean of the dataset's *training* labels
-    (:mod:`handzoo.runner.baseline`), as in every run's ``baseline_pa_mpjpe_mm``;
+    (:mod:`handzoo.scoring.baseline`), as in every run's ``baseline_pa_mpjpe_mm``;
     a set without training labels (``dataset.baseline_data``, e.g. ge-realworld)
     uses the synthetic set's training labels, never its own.
     """
     from handzoo.errors import HandzooError
-    from handzoo.runner.baseline import baseline_source, constant_baseline, constant_pose_errors
+    from handzoo.scoring.baseline import baseline_source, constant_baseline, constant_pose_errors
 
     if gt is None:
         return

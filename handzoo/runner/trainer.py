@@ -36,13 +36,13 @@ from handzoo.interfaces import part_metadata
 from handzoo.losses import build_training_loss
 from handzoo.model import takes_camera
 from handzoo.runner import checkpoint as ckpt
-from handzoo.runner.baseline import constant_pose_errors, procrustes_mean, training_labels
 from handzoo.runner.budget import UNFITTED, TimeBudget
 from handzoo.runner.datasets import build_dataset, choose_pipeline
 from handzoo.runner.model_card import write_model_card
 from handzoo.runner.plots import plot_curves
 from handzoo.runner.progress import TrainingProgress
 from handzoo.runner.schedule import lr_factor
+from handzoo.scoring.baseline import constant_pose_errors, procrustes_mean, training_labels
 from handzoo.seeding import torch_seed
 from handzoo.weights import export_weights, weights_metadata
 

@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from handzoo.metrics import pa_mpjpe, procrustes_align
+from handzoo.scoring.alignment import procrustes_align
+from handzoo.scoring.joint_errors import pa_mpjpe
 
 
 def training_labels(dataset) -> np.ndarray:
