@@ -152,7 +152,7 @@ def create_model(
     options = {**weight_files.header_options(recorded_options, accepted, path), **overrides}
     model = checked_build("model", model_name, **options)
     check_build(model, weight_files.build_record(meta, path), path)
-    load_tensors(model, weight_files.read_tensors(path), path)
+    weight_files.load_tensors(model, weight_files.read_tensors(path), path)
     model.handzoo_name = model_name
     model.handzoo_weights = label
     # The run that wrote the weights, as recorded: scoring rebuilds that run's dataset split from it.
@@ -167,7 +167,7 @@ def load_weights(model: Any, weights: str | Path) -> str:
 
     path, label = resolve_weights(None, weights, False)
     assert path is not None
-    load_tensors(model, weight_files.read_tensors(path), path)
+    weight_files.load_tensors(model, weight_files.read_tensors(path), path)
     return label
 
 
@@ -207,68 +207,6 @@ def check_build(model: Any, recorded: dict[str, Any], source: str | Path, skip: 
         raise UsageError(f"{source} was trained with {expected}, but this model is built with {found}{hint}")
 
 
-def load_tensors(
-    model: Any, tensors: dict[str, torch.Tensor], source: str | Path, skip_prefixes: tuple[str, ...] = ()
-) -> list[str]:
-    """Copy ``tensors`` into ``model``; every key and shape must match except under ``skip_prefixes``.
-
-    Returns the keys that were skipped (mismatched or missing ones under a
-    skipped prefix). A mismatch elsewhere is one line naming the missing,
-    unexpected and mis-shaped keys.
-    """
-    import torch
-
-    own = model.state_dict()
-    # safetensors stores a tensor shared by two names once; the model lists both
-    stored = {own[k].data_ptr() for k in own if k in tensors and own[k].numel()}
-    missing = [k for k in own if k not in tensors and not (own[k].numel() and own[k].data_ptr() in stored)]
-    unexpected = [k for k in tensors if k not in own]
-    shapes = [k for k in own if k in tensors and tuple(own[k].shape) != tuple(tensors[k].shape)]
-
-    def skipped(key: str) -> bool:
-        return any(key.startswith(p) for p in skip_prefixes)
-
-    bad = {
-        "missing": [k for k in missing if not skipped(k)],
-        "unexpected": [k for k in unexpected if not skipped(k)],
-        "shape": [
-            f"{k} {tuple(tensors[k].shape)} vs {tuple(own[k].shape)}" for k in shapes if not skipped(k)
-        ],
-    }
-    kinds = [
-        f"{k} {str(tensors[k].dtype).removeprefix('torch.')} vs {str(own[k].dtype).removeprefix('torch.')}"
-        for k in own
-        if k in tensors and k not in shapes and not skipped(k) and not _same_kind(tensors[k], own[k])
-    ]
-    if kinds:
-        bad["dtype"] = kinds
-    if any(bad.values()):
-        parts = [f"{len(v)} {what} (e.g. {', '.join(v[:3])})" for what, v in bad.items() if v]
-        raise UsageError(
-            f"{source} does not fit this model: {'; '.join(parts)}; was it exported for another model "
-            "or other options?"
-        )
-    load = {k: v for k, v in tensors.items() if k in own and k not in shapes}
-    for key, value in load.items():
-        if value.is_floating_point() and not bool(torch.isfinite(value).all()):
-            raise UsageError(
-                f"{source}: tensor {key} holds NaN or infinite values; the weights are damaged "
-                "(a run that diverged, or a modified file): use another file"
-            )
-    with torch.no_grad():
-        result = model.load_state_dict(load, strict=False)
-    del result  # every key was checked above
-    return sorted({*[k for k in missing if skipped(k)], *[k for k in unexpected if skipped(k)], *shapes})
-
-
-def _same_kind(stored: torch.Tensor, own: torch.Tensor) -> bool:
-    """Stored tensors load into floats of any width (float16 files widen exactly) and into
-    integers and booleans of exactly their own dtype: a relabelled tensor is refused."""
-    if own.is_floating_point() or stored.is_floating_point():
-        return own.is_floating_point() and stored.is_floating_point()
-    return stored.dtype == own.dtype
-
-
 def init_from(model: Any, ref: str | Path, head_swap: bool = False) -> tuple[str, list[str]]:
     """Fine-tuning start: load ``ref`` (``NAME[:TAG]``, a URL or a path) into ``model`` before training.
 
@@ -293,7 +231,7 @@ def init_from(model: Any, ref: str | Path, head_swap: bool = False) -> tuple[str
     if head_swap:
         own = model.state_dict()
         skip = ("head.", *(k for k in tensors if k not in own))
-    left = load_tensors(model, tensors, path, skip)
+    left = weight_files.load_tensors(model, tensors, path, skip)
     return label, left
 
 

