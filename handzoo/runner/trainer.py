@@ -15,7 +15,7 @@ import logging
 import os
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,6 +58,41 @@ OUTPUT_FILES = (
     "MODEL_CARD.md",
 )
 """Every file a run writes: the overwrite guard (``--force``) and the clean-up cover them all."""
+
+
+class LossWindow:
+    """The training losses between two log rows, kept on the device until they are read.
+
+    ``pending`` holds each step's ``[loss, *extra terms]`` tensor; :meth:`step`
+    reads them at log, checkpoint and epoch steps (through ``check``, which stops
+    the run at a non-finite loss) and, until the first log row, at every step,
+    so the progress line shows a loss from the first step on.
+    """
+
+    def __init__(self, check: Callable[[list[torch.Tensor], int], list[list[float]]]) -> None:
+        self.check = check
+        self.pending: list[torch.Tensor] = []
+        self.rows: list[list[float]] = []  # read steps since the last log row: [loss, *terms]
+        self.logged: float | None = None  # the last loss written to history.jsonl
+
+    def step(self, step: int, read: bool, log: bool, terms: list[str] | None) -> dict[str, float] | None:
+        """After an optimiser step: read what is due; at a log step, the extra terms' means to log."""
+        if read or log or self.logged is None:
+            self.rows.extend(self.check(self.pending, step))
+            self.pending.clear()
+        if not log:
+            return None
+        window = np.asarray(self.rows, dtype=np.float64)
+        self.logged = float(window[:, 0].mean())
+        self.rows.clear()
+        return {f"loss_{name}": float(window[:, 1 + k].mean()) for k, name in enumerate(terms or [])}
+
+    @property
+    def shown(self) -> float | None:
+        """The loss for the progress line: the last logged one, or the mean of the steps read so far."""
+        if self.logged is not None or not self.rows:
+            return self.logged
+        return float(np.mean([r[0] for r in self.rows]))
 
 
 class NonFiniteLossError(HandzooError):
@@ -169,53 +204,15 @@ class Trainer:
             torch.backends.cuda.matmul.allow_tf32 = True
             torch.backends.cudnn.allow_tf32 = True
 
-        model = create_model_at_size(
-            cfg.model.name, cfg.data.image_size, pretrained=cfg.model.pretrained, **cfg.model.options
-        ).to(self.device)
-        built = part_metadata(model)
-        if built:
-            self.say("model built with " + ", ".join(f"{k}={v}" for k, v in built.items()))
-        if cfg.model.init and not self.resume:
-            from handzoo.builder import init_from
-
-            label, fresh = init_from(model, cfg.model.init, head_swap=cfg.model.init_head_swap)
-            kept = f"; left at their fresh values: {len(fresh)} ({', '.join(fresh[:4])})" if fresh else ""
-            self.say(f"initialised from {label}{kept}")
+        model = raw_model = self._build_model()
         preprocessing = dict(model.preprocessing)
-        # channels_last: cuDNN's and oneDNN's fast convolution layout (CPU float32 ~1.15x too).
-        model = model.to(memory_format=torch.channels_last)
-        raw_model = model
         self.device_augment, pipeline_note = choose_pipeline(cfg, self.device, preprocessing)
         cfg.data.pipeline = "device" if self.device_augment is not None else "cpu"  # config.yaml says which
         on_device = self.device_augment is not None
         train_ds = build_dataset(cfg, "train", preprocessing, augment=not on_device, uint8_images=on_device)
         val_ds = build_dataset(cfg, "val", preprocessing, augment=False)
         bs = cfg.data.batch_size
-        if len(train_ds) < bs * dist.world_size:
-            raise UsageError(
-                f"the training split has {len(train_ds)} samples, fewer than one batch "
-                f"({bs} x {dist.world_size} processes); lower --batch-size"
-            )
-        base_sampler = DistributedSampler(
-            train_ds,
-            num_replicas=dist.world_size,
-            rank=dist.rank,
-            shuffle=True,
-            seed=cfg.run.seed,
-            drop_last=True,
-        )
-        sampler = ResumableSampler(base_sampler)
-        loader = DataLoader(
-            train_ds,
-            batch_size=bs,
-            sampler=sampler,
-            num_workers=cfg.data.workers,
-            # Pinning pays off when a worker pins in the background, not in the main thread.
-            pin_memory=self.device.type == "cuda" and cfg.data.workers > 0,
-            drop_last=True,
-            persistent_workers=False,
-        )
-        steps_per_epoch = len(base_sampler) // bs
+        sampler, loader, steps_per_epoch = self._loader(train_ds)
         total_steps = self._total_steps(steps_per_epoch)
 
         if dist.enabled:
@@ -237,28 +234,7 @@ class Trainer:
         self._camera = takes_camera(raw_model)  # image-space heads lift to 3D with each crop's K
         self.cfg.optim.loss_terms = loss_fn.describe()
 
-        step = 0
-        if self.resume and dist.is_main:
-            stale = remove_temporaries(self.out, OUTPUT_FILES)  # left by a write the kill interrupted
-            if stale:
-                self.say(f"removed {len(stale)} unfinished temporary file(s) of the interrupted run")
-        if self.resume and (self.out / ckpt.CHECKPOINT_NAME).exists():
-            state = ckpt.load(self.out / ckpt.CHECKPOINT_NAME, map_location=self.device)
-            raw_model.load_state_dict(state["model"])
-            optimizer.load_state_dict(state["optimizer"])
-            scheduler.load_state_dict(state["scheduler"])
-            scaler.load_state_dict(state["scaler"])
-            ckpt.set_rng_state(
-                state["rng"][min(dist.rank, len(state["rng"]) - 1)]
-                if isinstance(state["rng"], list)
-                else state["rng"]
-            )
-            step = int(state["step"])
-            budget["total"] = int(state["total_steps"])
-            self._truncate_history(step)
-            self.say(f"resuming from step {step} of {budget['total']}")
-        elif dist.is_main:
-            write_text_atomic(self.out / "history.jsonl", "", "history")
+        step = self._start(raw_model, optimizer, scheduler, scaler, budget)
 
         self._save_config(budget["total"])
         self.say(
@@ -278,9 +254,7 @@ class Trainer:
         progress = TrainingProgress(
             self.console, budget["total"], step, bs * dist.world_size, self.say, enabled=dist.is_main
         )
-        window_loss: list[list[float]] = []  # per step: [loss, *the loss's extra terms]
-        pending: list[torch.Tensor] = []
-        logged_loss: float | None = None  # the last loss written to history.jsonl
+        losses = LossWindow(self._check_losses)
         data_wait = 0.0
         epoch_started = time.perf_counter()
         model.train()
@@ -296,7 +270,7 @@ class Trainer:
                     lr_used = optimizer.param_groups[0]["lr"]
                     # The loss stays on the device: reading it every step would
                     # stall the GPU. It is checked at each log and checkpoint.
-                    pending.append(
+                    losses.pending.append(
                         self._train_step(model, raw_model, batch, optimizer, scaler, loss_fn, step)
                     )
                     scheduler.step()
@@ -315,30 +289,11 @@ class Trainer:
                                 self.say(f"time budget: {refit} steps fit in {cfg.run.time_budget_min:g} min")
                     last = step >= budget["total"]
                     log_now = step % cfg.run.log_every == 0 or last
-                    # Until the first log row the progress line reads every step's loss (a few
-                    # syncs), so it never shows "loss -" while training is under way.
-                    if log_now or ckpt_now or epoch_now or logged_loss is None:
-                        window_loss.extend(self._check_losses(pending, step))
-                        pending.clear()
-                    window = np.asarray(window_loss, dtype=np.float64) if log_now else None
-                    if window is not None:
-                        logged_loss = float(window[:, 0].mean())
-                    shown = logged_loss
-                    if shown is None:  # before the first log row: the steps' losses so far
-                        shown = float(np.mean([r[0] for r in window_loss]))
-                    progress.advance(step, shown)
-                    if window is not None:
-                        row = {
-                            "step": step,
-                            "epoch": epoch,
-                            "loss": logged_loss,
-                            "lr": lr_used,
-                            "img_per_s": progress.rate(),
-                        }
-                        names = self._term_names or []
-                        row.update({f"loss_{n}": float(window[:, 1 + k].mean()) for k, n in enumerate(names)})
-                        self._append_history(row)
-                        window_loss.clear()
+                    logged = losses.step(step, log_now or ckpt_now or epoch_now, log_now, self._term_names)
+                    progress.advance(step, losses.shown)
+                    if logged is not None:
+                        row = {"step": step, "epoch": epoch, "loss": losses.logged, "lr": lr_used}
+                        self._append_history({**row, "img_per_s": progress.rate(), **logged})
                     if ckpt_now:
                         self._checkpoint(raw_model, optimizer, scheduler, scaler, step, budget["total"])
                     if last:
@@ -378,6 +333,80 @@ class Trainer:
             self._export(raw_model, preprocessing, val_metrics, seconds, step)
         barrier(dist)
         return result
+
+    # -- set-up ------------------------------------------------------------------
+    def _build_model(self) -> torch.nn.Module:
+        """The configured model on the run's device (channels-last), initialised from ``model.init``."""
+        cfg = self.cfg
+        model = create_model_at_size(
+            cfg.model.name, cfg.data.image_size, pretrained=cfg.model.pretrained, **cfg.model.options
+        ).to(self.device)
+        built = part_metadata(model)
+        if built:
+            self.say("model built with " + ", ".join(f"{k}={v}" for k, v in built.items()))
+        if cfg.model.init and not self.resume:
+            from handzoo.builder import init_from
+
+            label, fresh = init_from(model, cfg.model.init, head_swap=cfg.model.init_head_swap)
+            kept = f"; left at their fresh values: {len(fresh)} ({', '.join(fresh[:4])})" if fresh else ""
+            self.say(f"initialised from {label}{kept}")
+        # channels_last: cuDNN's and oneDNN's fast convolution layout (CPU float32 ~1.15x too).
+        return model.to(memory_format=torch.channels_last)
+
+    def _loader(self, train_ds) -> tuple[ResumableSampler, DataLoader, int]:
+        """(the resumable sampler, the training DataLoader, steps per epoch) of this process."""
+        cfg, dist = self.cfg, self.dist
+        bs = cfg.data.batch_size
+        if len(train_ds) < bs * dist.world_size:
+            raise UsageError(
+                f"the training split has {len(train_ds)} samples, fewer than one batch "
+                f"({bs} x {dist.world_size} processes); lower --batch-size"
+            )
+        base_sampler = DistributedSampler(
+            train_ds,
+            num_replicas=dist.world_size,
+            rank=dist.rank,
+            shuffle=True,
+            seed=cfg.run.seed,
+            drop_last=True,
+        )
+        sampler = ResumableSampler(base_sampler)
+        loader = DataLoader(
+            train_ds,
+            batch_size=bs,
+            sampler=sampler,
+            num_workers=cfg.data.workers,
+            # Pinning pays off when a worker pins in the background, not in the main thread.
+            pin_memory=self.device.type == "cuda" and cfg.data.workers > 0,
+            drop_last=True,
+            persistent_workers=False,
+        )
+        return sampler, loader, len(base_sampler) // bs
+
+    def _start(self, raw_model, optimizer, scheduler, scaler, budget: dict[str, int]) -> int:
+        """The step to start from: 0 with an empty history, or the checkpoint's (``--resume``),
+        every state restored and ``budget["total"]`` set to the checkpoint's schedule length."""
+        dist = self.dist
+        if self.resume and dist.is_main:
+            stale = remove_temporaries(self.out, OUTPUT_FILES)  # left by a write the kill interrupted
+            if stale:
+                self.say(f"removed {len(stale)} unfinished temporary file(s) of the interrupted run")
+        if not (self.resume and (self.out / ckpt.CHECKPOINT_NAME).exists()):
+            if dist.is_main:
+                write_text_atomic(self.out / "history.jsonl", "", "history")
+            return 0
+        state = ckpt.load(self.out / ckpt.CHECKPOINT_NAME, map_location=self.device)
+        raw_model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        scaler.load_state_dict(state["scaler"])
+        rng = state["rng"]
+        ckpt.set_rng_state(rng[min(dist.rank, len(rng) - 1)] if isinstance(rng, list) else rng)
+        step = int(state["step"])
+        budget["total"] = int(state["total_steps"])
+        self._truncate_history(step)
+        self.say(f"resuming from step {step} of {budget['total']}")
+        return step
 
     # -- pieces ------------------------------------------------------------------
     def _total_steps(self, steps_per_epoch: int) -> int:
