@@ -43,7 +43,7 @@ def test_shipped_catalogue_is_valid_and_has_the_seed_references():
 def test_the_docs_table_matches_the_catalogue():
     page = (ROOT / "docs" / "models.md").read_text()
     block = page.split(START, 1)[1].split(END, 1)[0].strip()
-    assert block == render_table(load_zoo(str(ROOT / "zoo.yaml"), plugins=False)), (
+    assert block == render_table(load_zoo(str(ROOT / "zoo.yaml"))), (
         "docs/models.md's model zoo table drifted from zoo.yaml: run "
         "`python -m handzoo.zoo.readme docs/models.md`"
     )

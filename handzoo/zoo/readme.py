@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
 
     args = sys.argv[1:] if argv is None else argv
     path = Path(args[0] if args else "docs/models.md")
-    path.write_text(replace_block(path.read_text(), render_table(load_zoo(plugins=False))))
+    path.write_text(replace_block(path.read_text(), render_table(load_zoo())))
     print(f"updated the model zoo table in {path}")
     return 0
 

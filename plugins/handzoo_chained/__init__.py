@@ -46,3 +46,11 @@ def register_models(register):
         description="2×ResNet50 + ResNet34 chained encoders, one loss (the seed's pipelined ResNets)",
         family="chained",
     )
+
+
+@hookimpl
+def register_catalogues(register):
+    """This plugin's architectures and recipes (zoo.yaml beside this file)."""
+    from pathlib import Path
+
+    register(Path(__file__).with_name("zoo.yaml"))

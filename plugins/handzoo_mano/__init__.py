@@ -106,3 +106,11 @@ def register_models(register):
             description=f"{arch} + MANO head (pose, shape; mesh with the licensed MANO files)",
             family="mano",
         )
+
+
+@hookimpl
+def register_catalogues(register):
+    """This plugin's architectures and recipes (zoo.yaml beside this file)."""
+    from pathlib import Path
+
+    register(Path(__file__).with_name("zoo.yaml"))
