@@ -28,16 +28,11 @@ from urllib.parse import unquote, urlparse
 
 from handzoo.errors import UsageError
 from handzoo.plugins import get_registry
-from handzoo.registry import Entry, accepts, keyword_options
+from handzoo.registry import at_input_size, keyword_options
 from handzoo.zoo.schema import parse_ref
 
 if TYPE_CHECKING:
     import torch
-
-
-def accepted_options(entry: Entry) -> list[str] | None:
-    """Keyword arguments the entry's factory accepts; None if it takes ``**kwargs``."""
-    return keyword_options(entry.factory)
 
 
 def checked_build(kind: str, name: str, *args: Any, **overrides: Any) -> Any:
@@ -146,7 +141,7 @@ def create_model(
         raise UsageError(f"{path} records no model name; pass the model name explicitly")
     if recorded is not None and recorded != model_name:
         raise UsageError(f"{path} holds weights of {recorded!r}, not {model_name!r}")
-    accepted = accepted_options(get_registry().get("model", model_name))
+    accepted = keyword_options(get_registry().get("model", model_name).factory)
     # The allow-list: no header option may download, read a file or ask for a huge input.
     recorded_options = {k: v for k, v in options.items() if k not in overrides}  # yours are not checked
     options = {**weight_files.header_options(recorded_options, accepted, path), **overrides}
@@ -176,9 +171,8 @@ def create_model_at_size(
 ) -> torch.nn.Module:
     """:func:`create_model` at ``image_size`` pixels when the model's factory takes an input size
     (and ``options`` do not set one); other models are built as they are."""
-    if "image_size" not in options and accepts(get_registry().get("model", name).factory, "image_size"):
-        options["image_size"] = image_size
-    return create_model(name, pretrained=pretrained, **options)
+    sized = at_input_size(get_registry().get("model", name).factory, options, image_size)
+    return create_model(name, pretrained=pretrained, **sized)
 
 
 def check_build(model: Any, recorded: dict[str, Any], source: str | Path, skip: tuple[str, ...] = ()) -> None:

@@ -41,6 +41,11 @@ class OutputError(HandzooError):
     """An output file could not be written (disk full, read-only, a size limit); names the file."""
 
 
+def _temporary(path: Path, owner: str) -> Path:
+    """The temporary file beside ``path`` that process ``owner`` writes it through (``*``: any)."""
+    return path.with_name(f".{path.name}.tmp-{owner}")
+
+
 def write_atomic(path: str | Path, write: Callable[[Path], None], what: str, sync: bool = False) -> Path:
     """Write ``path`` through ``write(tmp)`` on a temporary file beside it, then rename it into place.
 
@@ -51,7 +56,7 @@ def write_atomic(path: str | Path, write: Callable[[Path], None], what: str, syn
         OutputError: the write failed (disk full, read-only folder, file-size limit, ...).
     """
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp = _temporary(path, str(os.getpid()))
     try:
         write(tmp)
         if sync:
@@ -93,7 +98,7 @@ def remove_temporaries(folder: str | Path, names: tuple[str, ...]) -> list[Path]
     """
     removed = []
     for name in names:
-        for stale in Path(folder).glob(f".{name}.tmp-*"):
+        for stale in Path(folder).glob(_temporary(Path(name), "*").name):
             stale.unlink(missing_ok=True)
             removed.append(stale)
     return removed

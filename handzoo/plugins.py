@@ -14,6 +14,7 @@ staged registrations are dropped, the failure is recorded in
 
 from __future__ import annotations
 
+import functools
 import importlib
 import os
 import traceback
@@ -81,6 +82,7 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}{where}"
 
 
+@functools.cache
 def _hook_specs() -> dict[str, list[str]]:
     """handzoo's hook names and the arguments it calls each with."""
     import inspect

@@ -80,7 +80,7 @@ def convert_entry(
     """
     from handzoo.interfaces import part_metadata
     from handzoo.plugins import get_registry
-    from handzoo.registry import accepts
+    from handzoo.registry import at_input_size
     from handzoo.weights import export_weights, load_tensors, weights_metadata
 
     registered = get_registry().get("model", name)
@@ -96,9 +96,7 @@ def convert_entry(
         found = find_converted(name, entry, cache_dir)  # another process may have converted it meanwhile
         if found is not None:
             return found
-        built = dict(options or {})
-        if accepts(registered.factory, "image_size"):
-            built.setdefault("image_size", entry.input_size)
+        built = at_input_size(registered.factory, options or {}, entry.input_size)
         model = registered.build(name, **built)
         label = f"{raw} converted by {name}'s {CONVERTER_KEY}"
         try:

@@ -144,6 +144,13 @@ def accepts(factory: Callable[..., Any], option: str) -> bool:
     return names is None or option in names
 
 
+def at_input_size(factory: Callable[..., Any], options: dict[str, Any], image_size: int) -> dict[str, Any]:
+    """``options`` with ``image_size`` set when ``factory`` takes an input size and they set none."""
+    if "image_size" in options or not accepts(factory, "image_size"):
+        return dict(options)
+    return {**options, "image_size": image_size}
+
+
 def signature_defaults(factory: Callable[..., Any]) -> dict[str, Any]:
     """The keyword parameters of ``factory`` that have defaults, with those defaults."""
     try:

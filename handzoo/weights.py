@@ -69,9 +69,15 @@ def _json_field(metadata: dict[str, str], key: str, path: str | Path, default: A
 
 
 def run_config(metadata: dict[str, str], path: str | Path = "weights") -> dict[str, Any] | None:
-    """The resolved run config a ``handzoo run`` export records (``config``), None for other files."""
+    """The resolved run config a ``handzoo run`` export records (``config``), None for other files.
+
+    Raises:
+        DataError: the field is there but not a JSON object.
+    """
     cfg = _json_field(metadata, "config", path, None)
-    return cfg if isinstance(cfg, dict) else None
+    if cfg is not None and not isinstance(cfg, dict):
+        raise DataError(f"{path}: header field 'config' is not a JSON object; re-export the weights")
+    return cfg
 
 
 def model_options(
@@ -83,9 +89,7 @@ def model_options(
     """
     name = metadata.get("model")
     options: dict[str, Any] = {}
-    cfg = _json_field(metadata, "config", path, {})
-    if not isinstance(cfg, dict):
-        raise DataError(f"{path}: header field 'config' is not a JSON object; re-export the weights")
+    cfg = run_config(metadata, path) or {}
     model_cfg = cfg.get("model") or {}
     options.update(model_cfg.get("options") or {} if isinstance(model_cfg, dict) else {})
     size = (cfg.get("data") or {}).get("image_size") if isinstance(cfg.get("data"), dict) else None

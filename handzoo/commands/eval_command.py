@@ -82,8 +82,7 @@ def eval_command(
     net = handzoo.create_model(model, pretrained=pretrained, weights=weights)
     net = net.to(dev).eval()
     size = int(net.preprocessing["input_size"][-1])
-    run_cfg = getattr(net, "handzoo_run_config", None)  # the weights' own run: its split exactly
-    dataset = scoring_dataset(data, split, net.preprocessing, size, data_root, run_cfg)
+    dataset = scoring_dataset(data, split, net, data_root)  # weights from a run: that run's split
     from rich.progress import Progress
 
     with Progress(console=console, transient=True) as bar:

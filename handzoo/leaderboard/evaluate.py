@@ -233,10 +233,8 @@ def run_leaderboard(
     gt_first = None
     for cand in candidates:
         net = handzoo.create_model(cand.model, weights=cand.path)
-        prep = net.preprocessing
-        size = size or int(prep["input_size"][-1])
-        run_cfg = getattr(net, "handzoo_run_config", None)  # a run is ranked on its own split
-        dataset = scoring_dataset(data, split, prep, size, data_root, run_cfg)
+        size = size or int(net.preprocessing["input_size"][-1])
+        dataset = scoring_dataset(data, split, net, data_root, size)  # a run is ranked on its own split
         if limit is not None and limit < len(dataset):
             dataset = torch.utils.data.Subset(dataset, range(limit))
         params, gflops = count_params(net), measure_gflops(net, size)

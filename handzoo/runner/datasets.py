@@ -116,22 +116,19 @@ def run_split_options(run_config: dict[str, Any] | None, data: str) -> dict[str,
 
 
 def scoring_dataset(
-    data: str,
-    split: str,
-    preprocessing: dict[str, Any],
-    image_size: int,
-    root: str | None = None,
-    run_config: dict[str, Any] | None = None,
+    data: str, split: str, model: Any, root: str | None = None, image_size: int | None = None
 ):
-    """``data``'s ``split`` as a model is scored on it: no augmentation, the model's normalisation,
-    and the split of the run that trained the weights (:func:`run_split_options`)."""
+    """``data``'s ``split`` as ``model`` is scored on it: no augmentation, the model's normalisation
+    and input size (unless ``image_size`` is given), and, for weights a run wrote
+    (``model.handzoo_run_config``), that run's split (:func:`run_split_options`)."""
+    prep = model.preprocessing
     kwargs: dict[str, Any] = {
         "split": split,
-        "image_size": image_size,
+        "image_size": image_size or int(prep["input_size"][-1]),
         "augment": [],
-        "mean": tuple(preprocessing["mean"]),
-        "std": tuple(preprocessing["std"]),
-        **run_split_options(run_config, data),
+        "mean": tuple(prep["mean"]),
+        "std": tuple(prep["std"]),
+        **run_split_options(getattr(model, "handzoo_run_config", None), data),
     }
     if root is not None:
         kwargs["root"] = root
