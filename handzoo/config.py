@@ -2,7 +2,7 @@
 
 The configuration is flat and explicit: four sections, no inheritance::
 
-    model: {name, pretrained, options, init, init_head_swap}
+    model: {name, pretrained, options, init, init_head_swap, init_blend}
     data:  {name, root, image_size, augment, augment_cfg, batch_size, workers, val_fraction,
             image_cache, pipeline, options}
     optim: {name, lr, lr_scaling, lr_reference_batch, weight_decay, loss, loss_cfg, loss_terms,
@@ -45,6 +45,9 @@ class ModelConfig(_Section):
     init: str | None = None
     # With init: the head's tensors may differ (a new head starts from scratch).
     init_head_swap: bool = False
+    # The exported weights' fine-tuned share: θ = θ₀ + s·(θ_ft − θ₀), θ₀ the weights the run started
+    # from (its pretrained weights, then init); keeps more of what they knew (handzoo.runner.blend).
+    init_blend: float | None = Field(None, gt=0.0, le=1.0)
 
 
 class DataConfig(_Section):

@@ -220,7 +220,9 @@ def test_the_cpu_plan_keeps_the_networks_own_input_size_and_a_fine_tuning_rate(m
     from handzoo.runner.plan import resolve_config
 
     cfg, summary = resolve_config("mediapipe-hand-full", {"run.device": "cpu"}, [])
-    assert cfg.data.image_size == 224 and cfg.optim.lr == pytest.approx(3e-5) and cfg.data.augment == []
+    assert cfg.data.image_size == 224 and cfg.optim.lr == pytest.approx(1e-4) and cfg.data.augment == []
+    assert cfg.optim.schedule == "cosine" and cfg.optim.freeze == ["backbone.stem", "backbone.stage1"]
+    assert cfg.model.init_blend == 0.75  # the exported weights: 75 % fine-tuned, 25 % MediaPipe's own
     assert cfg.run.time_budget_min == 12.0 and "this model's recipe" in summary
     other, _ = resolve_config("resnet18", {"run.device": "cpu"}, [])
     assert other.data.image_size == 64  # other models keep the generic plan

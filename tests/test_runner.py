@@ -534,3 +534,63 @@ def test_a_full_disk_keeps_the_previous_checkpoint_and_names_the_file(stage, toy
     state = torch.load(out / "checkpoint.pt", map_location="cpu", weights_only=True)  # intact
     assert state["step"] == (2 if stage == "checkpoint" else 6)
     assert ("the previous one is kept" in error) == (stage == "checkpoint")
+
+
+def test_blend_toward_matches_the_interpolation_formula():
+    from handzoo.runner.blend import blend_toward
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4))
+    model[1].running_mean.normal_()
+    own = model.state_dict()
+    start = {k: torch.randn_like(v) if v.is_floating_point() else v + 7 for k, v in own.items()}
+    tuned = {k: v.clone() for k, v in model.state_dict().items()}
+    blended = blend_toward(model, start, 0.3, skip=["0.bias"])
+    after = model.state_dict()
+    for name, value in tuned.items():
+        if name == "0.bias" or not value.is_floating_point():
+            assert torch.equal(after[name], value), name  # skipped, and integer buffers, stay fine-tuned
+        else:
+            expected = 0.7 * start[name] + 0.3 * value  # element by element, as written in the docstring
+            torch.testing.assert_close(after[name], expected, rtol=0, atol=1e-6)
+    assert sorted(blended) == ["0.weight", "1.bias", "1.running_mean", "1.running_var", "1.weight"]
+    with pytest.raises(ValueError, match="share must be in"):
+        blend_toward(model, start, 1.5)
+    with pytest.raises(ValueError, match="0.weight: the starting weights have shape"):
+        blend_toward(model, {"0.weight": torch.zeros(2, 2)}, 0.5)
+
+
+def test_init_blend_exports_the_blend_of_the_start_and_the_fine_tuned_weights(toy_env, tmp_path):
+    from handzoo.runner import checkpoint as ckpt
+
+    first, second = tmp_path / "first", tmp_path / "second"
+    _run(["resnet18", *COMMON, "--max-steps", "2", "--out", str(first)], toy_env, tmp_path)
+    args = ["resnet18", *COMMON, "--max-steps", "3", "--lr", "1e-2", "--out", str(second)]
+    args += ["--init", str(first / "model.safetensors"), "--set", "model.init_blend=0.25"]
+    res = _run(args, toy_env, tmp_path)
+    start, exported = _weights(first), _weights(second)
+    fine_tuned = ckpt.load(second / "checkpoint.pt")["model"]  # the last step's weights, before the blend
+    moved = 0.0
+    for name, value in exported.items():
+        tuned = fine_tuned[name].float()
+        if not value.is_floating_point():
+            assert torch.equal(value, fine_tuned[name]), name
+            continue
+        moved = max(moved, float((tuned - start[name]).abs().max()))
+        expected = start[name].float() + 0.25 * (tuned - start[name].float())
+        torch.testing.assert_close(value.float(), expected, rtol=0, atol=1e-6, msg=name)
+    assert moved > 1e-4  # the fine-tune did move the weights, so the blend is not trivially equal
+    # The metrics are the blend's; history keeps the fine-tuned figure beside it.
+    metrics = json.loads((second / "metrics.json").read_text())
+    assert _pa_mpjpe_of_exported(second) == pytest.approx(metrics["pa_mpjpe_mm"], rel=1e-4)
+    row = _history(second)[-1]
+    assert row["init_blend"] == 0.25 and row["val_pa_mpjpe_mm"] == metrics["pa_mpjpe_mm"]
+    assert "val_fine_tuned_pa_mpjpe_mm" in row and "25% fine-tuned" in res.stdout
+    card = (second / "MODEL_CARD.md").read_text()
+    assert "25 % fine-tuned, 75 % the starting weights" in card and "- started from `" in card
+    # Nothing to blend with: refused before anything is written.
+    bad = ["resnet18", *COMMON, "--max-steps", "2", "--out", str(tmp_path / "bad")]
+    bad += ["--set", "model.init_blend=0.5"]
+    res = _run(bad, toy_env, tmp_path, check=False)
+    assert res.returncode == 2 and "starts from random weights" in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1 and not (tmp_path / "bad" / "config.yaml").exists()

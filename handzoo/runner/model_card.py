@@ -38,6 +38,28 @@ def _baseline_verdict(metrics: dict[str, Any]) -> list[str]:
     return [f"PA-MPJPE is {ratio:.2f}x the constant pose's.", ""]
 
 
+def _start_lines(model: dict[str, Any], optim: dict[str, Any]) -> list[str]:
+    """Where training started, what stayed frozen and the blend back toward the start (card lines)."""
+    lines = []
+    if model.get("init"):
+        source = f"`{model['init']}`"
+    elif model.get("pretrained"):
+        source = f"`{model['name']}`'s pretrained weights"
+    else:
+        source = None
+    if source:
+        lines.append(f"- started from {source}; its weights' licence applies to this model too")
+    if optim.get("freeze"):
+        lines.append(f"- frozen (not trained): {', '.join(f'`{p}`' for p in optim['freeze'])}")
+    share = model.get("init_blend")
+    if share is not None and share < 1:
+        lines.append(
+            f"- exported weights: {100 * share:g} % fine-tuned, {100 * (1 - share):g} % the starting weights "
+            "(`model.init_blend`, a weight-space ensemble as in WiSE-FT); the metrics below are the blend's"
+        )
+    return lines
+
+
 def write_model_card(
     path: str | Path,
     model_name: str,
@@ -65,6 +87,7 @@ def write_model_card(
         f"- optimiser: {optim['name']}, lr {optim['lr']:g}, {optim['schedule']} schedule, "
         f"warm-up {optim['warmup_steps']} steps",
         f"- loss terms (weight): {_describe_loss_terms(optim.get('loss_terms') or {}) or optim['loss']}",
+        *_start_lines(config["model"], optim),
         f"- {steps} steps of batch {data['batch_size']} on {device} in {seconds / 60:.1f} min",
         "",
         "## Validation metrics",

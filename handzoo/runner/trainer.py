@@ -163,6 +163,12 @@ class Trainer:
         self.device_augment: DevicePipeline | None = None
         self._augment_generator = torch.Generator(device=self.device)
         self._term_names: list[str] | None = None
+        if cfg.model.init_blend is not None and not (cfg.model.init or cfg.model.pretrained):
+            raise ConfigError(
+                f"model.init_blend={cfg.model.init_blend:g} blends the result with the weights the run "
+                "starts from, and this run starts from random weights; pass --init NAME[:TAG] (or "
+                "--pretrained), or drop the blend with --set model.init_blend=null"
+            )
 
     # -- logging helpers -------------------------------------------------------
     def say(self, message: str) -> None:
@@ -327,6 +333,8 @@ class Trainer:
 
         if last_val_step != step:
             val_metrics = self._validate(model, val_ds, baseline_shape)
+        if cfg.model.init_blend is not None and cfg.model.init_blend < 1.0:
+            val_metrics = self._blend_with_start(raw_model, val_ds, baseline_shape, step, val_metrics)
         seconds = time.perf_counter() - started
         result = RunResult(self.out, val_metrics, step, seconds, self.history)
         if dist.is_main:
@@ -337,21 +345,55 @@ class Trainer:
     # -- set-up ------------------------------------------------------------------
     def _build_model(self) -> torch.nn.Module:
         """The configured model on the run's device (channels-last), initialised from ``model.init``."""
+        model, _ = self._starting_model(announce=True, with_init=not self.resume)
+        # channels_last: cuDNN's and oneDNN's fast convolution layout (CPU float32 ~1.15x too).
+        return model.to(memory_format=torch.channels_last)
+
+    def _starting_model(self, announce: bool, with_init: bool = True) -> tuple[torch.nn.Module, list[str]]:
+        """(the model as the run starts from it, on the run's device; the names ``model.init`` left fresh)."""
         cfg = self.cfg
         model = create_model_at_size(
             cfg.model.name, cfg.data.image_size, pretrained=cfg.model.pretrained, **cfg.model.options
         ).to(self.device)
         built = part_metadata(model)
-        if built:
+        if built and announce:
             self.say("model built with " + ", ".join(f"{k}={v}" for k, v in built.items()))
-        if cfg.model.init and not self.resume:
+        fresh: list[str] = []
+        if cfg.model.init and with_init:
             from handzoo.builder import init_from
 
             label, fresh = init_from(model, cfg.model.init, head_swap=cfg.model.init_head_swap)
             kept = f"; left at their fresh values: {len(fresh)} ({', '.join(fresh[:4])})" if fresh else ""
-            self.say(f"initialised from {label}{kept}")
-        # channels_last: cuDNN's and oneDNN's fast convolution layout (CPU float32 ~1.15x too).
-        return model.to(memory_format=torch.channels_last)
+            if announce:
+                self.say(f"initialised from {label}{kept}")
+        return model, fresh
+
+    def _blend_with_start(self, raw_model, val_ds, baseline_shape, step: int, fine_tuned: dict) -> dict:
+        """``model.init_blend``: the weights moved back toward the start (:mod:`handzoo.runner.blend`).
+
+        Returns the blend's validation metrics; the fine-tuned weights' (``fine_tuned``) stay in history."""
+        from handzoo.runner.blend import blend_toward
+
+        share = self.cfg.model.init_blend
+        start, fresh = self._starting_model(announce=False)
+        blend_toward(raw_model, start.state_dict(), share, skip=fresh)
+        del start
+        metrics = self._validate(raw_model, val_ds, baseline_shape)
+        self._append_history(
+            {
+                "step": step,
+                "init_blend": share,
+                **{f"val_fine_tuned_{k}": v for k, v in fine_tuned.items() if k == "pa_mpjpe_mm"},
+                **{f"val_{k}": v for k, v in metrics.items()},
+            }
+        )
+        if metrics and fine_tuned:
+            self.say(
+                f"blended with the starting weights ({100 * share:g}% fine-tuned, model.init_blend): "
+                f"val PA-MPJPE {metrics['pa_mpjpe_mm']:.2f} mm (fine-tuned alone "
+                f"{fine_tuned['pa_mpjpe_mm']:.2f} mm, baseline {metrics['baseline_pa_mpjpe_mm']:.2f})"
+            )
+        return metrics
 
     def _loader(self, train_ds) -> tuple[ResumableSampler, DataLoader, int]:
         """(the resumable sampler, the training DataLoader, steps per epoch) of this process."""
