@@ -53,7 +53,8 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=224)
     args = parser.parse_args()
     # Random weights time exactly like MediaPipe's: no download needed.
-    model = handzoo.create_model("mediapipe-hand-full").train().to(memory_format=torch.channels_last)
+    model = handzoo.create_model("mediapipe-hand-full", image_size=args.size)
+    model = model.train().to(memory_format=torch.channels_last)
     base = None
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch}, {args.size} px")
     for label, frozen in SETTINGS.items():

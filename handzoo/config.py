@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from handzoo.errors import ConfigError
 
@@ -48,6 +48,14 @@ class ModelConfig(_Section):
     # The exported weights' fine-tuned share: θ = θ₀ + s·(θ_ft − θ₀), θ₀ the weights the run started
     # from (its pretrained weights, then init); keeps more of what they knew (handzoo.runner.blend).
     init_blend: float | None = Field(None, gt=0.0, le=1.0)
+
+    @field_validator("init_blend", mode="before")
+    @classmethod
+    def _blend_is_a_number(cls, v: Any) -> Any:
+        # YAML reads yes/true as a boolean, which pydantic would take as 1.0: no blend, silently.
+        if isinstance(v, bool):
+            raise ValueError("a number in (0, 1], the fine-tuned share (e.g. 0.75), not a yes/no")
+        return v
 
 
 class DataConfig(_Section):

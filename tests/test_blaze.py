@@ -219,10 +219,18 @@ def pulled(mediapipe_home, mediapipe_tflite, monkeypatch) -> Path:
 def test_the_cpu_plan_keeps_the_networks_own_input_size_and_a_fine_tuning_rate(monkeypatch):
     from handzoo.runner.plan import resolve_config
 
-    cfg, summary = resolve_config("mediapipe-hand-full", {"run.device": "cpu"}, [])
+    tune = {"run.device": "cpu", "model.init": "mediapipe-hand-full"}  # what --init sets
+    cfg, summary = resolve_config("mediapipe-hand-full", tune, [])
     assert cfg.data.image_size == 224 and cfg.optim.lr == pytest.approx(1e-4) and cfg.data.augment == []
     assert cfg.optim.schedule == "cosine" and cfg.optim.freeze == ["backbone.stem", "backbone.stage1"]
     assert cfg.model.init_blend == 0.75  # the exported weights: 75 % fine-tuned, 25 % MediaPipe's own
+    # From random weights the recipe's freeze and blend are left out, and the summary says so.
+    scratch, said = resolve_config("mediapipe-hand-full", {"run.device": "cpu"}, [])
+    assert scratch.model.init_blend is None and scratch.optim.freeze == []
+    assert scratch.optim.lr == cfg.optim.lr  # the rest of the plan stays
+    assert "left out, as this run starts from random weights: model.init_blend, optim.freeze" in said
+    pretrained, _ = resolve_config("mediapipe-hand-full", {"run.device": "cpu"}, ["model.pretrained=true"])
+    assert pretrained.model.init_blend == 0.75
     assert cfg.run.time_budget_min == 12.0 and "this model's recipe" in summary
     other, _ = resolve_config("resnet18", {"run.device": "cpu"}, [])
     assert other.data.image_size == 64  # other models keep the generic plan

@@ -588,9 +588,36 @@ def test_init_blend_exports_the_blend_of_the_start_and_the_fine_tuned_weights(to
     assert "val_fine_tuned_pa_mpjpe_mm" in row and "25% fine-tuned" in res.stdout
     card = (second / "MODEL_CARD.md").read_text()
     assert "25 % fine-tuned, 75 % the starting weights" in card and "- started from `" in card
+    # Resumed from its last checkpoint, the run blends exactly as it did uninterrupted, once.
+    (second / "model.safetensors").unlink()
+    _run([*args, "--resume"], toy_env, tmp_path)
+    again = _weights(second)
+    assert all(torch.equal(again[k], exported[k]) for k in exported)
+    assert sum("init_blend" in r for r in _history(second)) == 1
+    # A start that changed since the run began is refused on resume, before any training.
+    _run(["resnet18", *COMMON, "--max-steps", "3", "--out", str(first), "--force"], toy_env, tmp_path)
+    res = _run([*args, "--resume"], toy_env, tmp_path, check=False)
+    assert res.returncode == 2 and "are not the ones it was started with" in res.stderr
+    assert "start over with --force" in res.stderr
     # Nothing to blend with: refused before anything is written.
     bad = ["resnet18", *COMMON, "--max-steps", "2", "--out", str(tmp_path / "bad")]
     bad += ["--set", "model.init_blend=0.5"]
     res = _run(bad, toy_env, tmp_path, check=False)
-    assert res.returncode == 2 and "starts from random weights" in res.stderr
+    assert res.returncode == 2 and "this run starts from none" in res.stderr
     assert len(res.stderr.strip().splitlines()) == 1 and not (tmp_path / "bad" / "config.yaml").exists()
+    res = _run([*bad[:-1], "model.init_blend=yes"], toy_env, tmp_path, check=False)
+    assert res.returncode == 2 and "not a yes/no" in res.stderr
+
+
+def test_curves_draw_the_blend_as_its_own_point_not_the_lines_end():
+    from handzoo.runner.plots import curves_figure
+
+    rows = [
+        {"step": 5, "val_pa_mpjpe_mm": 12.0},
+        {"step": 10, "val_pa_mpjpe_mm": 10.0},
+        {"step": 10, "init_blend": 0.75, "val_pa_mpjpe_mm": 11.0, "val_fine_tuned_pa_mpjpe_mm": 10.0},
+    ]
+    ax = curves_figure(rows).axes[1]
+    lines = {ln.get_label(): list(zip(ln.get_xdata(), ln.get_ydata(), strict=True)) for ln in ax.lines}
+    assert lines["model (validation)"] == [(5, 12.0), (10, 10.0)]
+    assert lines["exported blend, 75 % fine-tuned"] == [(10, 11.0)]

@@ -16,9 +16,20 @@ never blended.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Mapping
 
 import torch
+
+
+def state_digest(state: Mapping[str, torch.Tensor]) -> str:
+    """sha256 of a state dict's names, dtypes, shapes and values: which start a run blends toward."""
+    digest = hashlib.sha256()
+    for name in sorted(state):
+        tensor = state[name].detach().to("cpu").contiguous()
+        digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+        digest.update(tensor.view(-1).view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+    return digest.hexdigest()
 
 
 def blend_toward(
@@ -40,19 +51,24 @@ def blend_toward(
     if not 0.0 < share <= 1.0:
         raise ValueError(f"the fine-tuned share must be in (0, 1], got {share}")
     skipped = set(skip)
-    blended = []
+    blended, seen = [], set()
     with torch.no_grad():
-        for name, tensor in model.state_dict().items():
+        # keep_vars: the live parameters and buffers themselves, written in place.
+        for name, tensor in model.state_dict(keep_vars=True).items():
             if name in skipped or name not in start or not tensor.is_floating_point():
                 continue
-            origin = start[name].to(device=tensor.device, dtype=torch.float32)
+            if tensor.data_ptr() in seen:  # a tensor shared under two names is blended once
+                continue
+            seen.add(tensor.data_ptr())
+            # At least float32 whatever the model's dtype, then back: no half-precision rounding of the step.
+            work = torch.promote_types(tensor.dtype, torch.float32)
+            origin = start[name].to(device=tensor.device, dtype=work)
             if origin.shape != tensor.shape:
                 raise ValueError(
                     f"{name}: the starting weights have shape {tuple(origin.shape)}, "
                     f"the model {tuple(tensor.shape)}"
                 )
-            # In float32 whatever the model's dtype, then back: no half-precision rounding of the step.
-            mixed = origin + share * (tensor.float() - origin)
+            mixed = origin + share * (tensor.to(work) - origin)
             tensor.copy_(mixed.to(tensor.dtype))
             blended.append(name)
     return blended

@@ -19,6 +19,33 @@ from handzoo.config import RunConfig, parse_override
 CPU_RUN_MINUTES = 12.0
 
 
+# The settings that only make sense for a run that starts from trained weights, at their defaults.
+# A recipe's plan may name them; for a run that starts from random weights they are left out.
+FINE_TUNING_DEFAULTS: dict[str, Any] = {"model.init_blend": None, "optim.freeze": []}
+
+
+def starts_from_weights(cfg: RunConfig) -> bool:
+    """Whether the run starts from trained weights of its own (``model.init`` or ``model.pretrained``)."""
+    return bool(cfg.model.init or cfg.model.pretrained)
+
+
+def check_start(cfg: RunConfig) -> None:
+    """Refuse ``model.init_blend`` below 1 for a run with nothing to blend with (one line, with the fix).
+
+    Raises:
+        ConfigError: the run starts from random weights.
+    """
+    from handzoo.errors import ConfigError
+
+    share = cfg.model.init_blend
+    if share is not None and share < 1.0 and not starts_from_weights(cfg):
+        raise ConfigError(
+            f"model.init_blend={share:g} blends the result with the weights the run starts from, and this "
+            "run starts from none (neither model.init nor model.pretrained); add --init NAME[:TAG] or "
+            "--set model.pretrained=true, or drop the blend with --set model.init_blend=null"
+        )
+
+
 def default_plan(device: str) -> tuple[dict[str, Any], str]:
     """Overrides for the embedded default on ``device`` ('cpu' or 'cuda'), and a one-line summary."""
     if device == "cuda":
@@ -118,6 +145,16 @@ def resolve_config(
         # A time budget asked for on the command line replaces the recipe's length.
         cfg = cfg.with_overrides({"run.epochs": None, "run.max_steps": None})
     cfg = cfg.with_overrides(user)
+    if summary is not None and not starts_from_weights(cfg):
+        # A fine-tuning recipe's freeze and blend would freeze random layers and blend toward noise.
+        dropped = {k: v for k, v in FINE_TUNING_DEFAULTS.items() if k in plan and k not in user}
+        if dropped:
+            cfg = cfg.with_overrides(dropped)
+            summary += (
+                f"; left out, as this run starts from random weights: {', '.join(dropped)} "
+                "(add --init NAME[:TAG] to fine-tune)"
+            )
+    check_start(cfg)
     if cfg.data.name == "synthetic" and "generator" not in cfg.data.options:
         from handzoo.data.synthetic.generator import GENERATOR_VERSION
 

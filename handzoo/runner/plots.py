@@ -26,7 +26,10 @@ def curves_figure(history: list[dict[str, Any]], title: str = "", loss: str | No
     from matplotlib.figure import Figure
 
     train = [(r["step"], r["loss"]) for r in history if "loss" in r]
-    val = [(r["step"], r["val_pa_mpjpe_mm"]) for r in history if "val_pa_mpjpe_mm" in r]
+    checked = [r for r in history if "val_pa_mpjpe_mm" in r]
+    val = [(r["step"], r["val_pa_mpjpe_mm"]) for r in checked if "init_blend" not in r]
+    # model.init_blend: the exported blend, validated after the last step (its own marker, not the line's end)
+    blend = [(r["step"], r["val_pa_mpjpe_mm"], r["init_blend"]) for r in history if "init_blend" in r]
     baseline = next((r["baseline_pa_mpjpe_mm"] for r in history if "baseline_pa_mpjpe_mm" in r), None)
     fig = Figure(figsize=(10, 3.8), dpi=100)
     FigureCanvasAgg(fig)
@@ -38,11 +41,14 @@ def curves_figure(history: list[dict[str, Any]], title: str = "", loss: str | No
     ax1.grid(alpha=0.3)
     if val:
         ax2.plot(*zip(*val, strict=True), marker="o", lw=1.5, color="#d62728", label="model (validation)")
+    for step, value, share in blend[-1:]:
+        label = f"exported blend, {100 * share:g} % fine-tuned"
+        ax2.plot([step], [value], marker="*", ms=12, ls="none", color="#2ca02c", label=label)
     if baseline is not None:
         ax2.axhline(baseline, ls="--", color="grey", label="constant pose (baseline)")
     ax2.set(xlabel="step", ylabel="PA-MPJPE, mm (lower is better)", title="validation PA-MPJPE")
     ax2.grid(alpha=0.3)
-    if val or baseline is not None:
+    if val or blend or baseline is not None:
         # Beside the panel, never over the points (the last ones are the ones people read).
         ax2.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8, frameon=False)
     if title:
@@ -61,7 +67,8 @@ def plot_curves(
     """Two panels: train loss (log scale) and val PA-MPJPE in mm, both against ``step``.
 
     Args:
-        history: rows of history.jsonl (``step`` plus ``loss`` and/or ``val_pa_mpjpe_mm``).
+        history: rows of history.jsonl (``step`` plus ``loss`` and/or ``val_pa_mpjpe_mm``; a row with
+            ``init_blend`` is the exported blend's validation, drawn as a star of its own).
         loss: the registered loss's name, shown with its unit on the loss axis.
         extra_terms: a model's own terms (e.g. MANO priors) add to the loss.
     """

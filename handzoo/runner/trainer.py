@@ -36,9 +36,11 @@ from handzoo.interfaces import part_metadata
 from handzoo.losses import build_training_loss
 from handzoo.model import takes_camera
 from handzoo.runner import checkpoint as ckpt
+from handzoo.runner.blend import blend_toward, state_digest
 from handzoo.runner.budget import UNFITTED, TimeBudget
 from handzoo.runner.datasets import build_dataset, choose_pipeline
 from handzoo.runner.model_card import write_model_card
+from handzoo.runner.plan import check_start
 from handzoo.runner.plots import plot_curves
 from handzoo.runner.progress import TrainingProgress
 from handzoo.runner.schedule import lr_factor
@@ -152,6 +154,7 @@ class Trainer:
         resume: bool = False,
         console: Any = None,
     ) -> None:
+        check_start(cfg)  # the CLI checked already (before any clean-up); the Python API had not
         self.cfg = cfg
         self.out = Path(out)
         self.resume = resume
@@ -163,12 +166,8 @@ class Trainer:
         self.device_augment: DevicePipeline | None = None
         self._augment_generator = torch.Generator(device=self.device)
         self._term_names: list[str] | None = None
-        if cfg.model.init_blend is not None and not (cfg.model.init or cfg.model.pretrained):
-            raise ConfigError(
-                f"model.init_blend={cfg.model.init_blend:g} blends the result with the weights the run "
-                "starts from, and this run starts from random weights; pass --init NAME[:TAG] (or "
-                "--pretrained), or drop the blend with --set model.init_blend=null"
-            )
+        # model.init_blend: (the state the run started from, the names init left fresh, its digest)
+        self._blend_start: tuple[dict[str, torch.Tensor], list[str], str] | None = None
 
     # -- logging helpers -------------------------------------------------------
     def say(self, message: str) -> None:
@@ -333,7 +332,7 @@ class Trainer:
 
         if last_val_step != step:
             val_metrics = self._validate(model, val_ds, baseline_shape)
-        if cfg.model.init_blend is not None and cfg.model.init_blend < 1.0:
+        if self._blends():
             val_metrics = self._blend_with_start(raw_model, val_ds, baseline_shape, step, val_metrics)
         seconds = time.perf_counter() - started
         result = RunResult(self.out, val_metrics, step, seconds, self.history)
@@ -344,10 +343,28 @@ class Trainer:
 
     # -- set-up ------------------------------------------------------------------
     def _build_model(self) -> torch.nn.Module:
-        """The configured model on the run's device (channels-last), initialised from ``model.init``."""
-        model, _ = self._starting_model(announce=True, with_init=not self.resume)
+        """The configured model on the run's device (channels-last), initialised from ``model.init``.
+
+        With ``model.init_blend`` the starting state is kept (a copy on the CPU) for the blend after the
+        last step; a resumed run rebuilds it now, so a missing or changed start stops the run before it
+        trains, not after (:meth:`_start` compares its digest with the checkpoint's).
+        """
+        model, fresh = self._starting_model(announce=True, with_init=not self.resume)
+        if self._blends():
+            source = model
+            if self.resume:  # the model holds the checkpoint's weights soon; the start is built anew
+                source, fresh = self._starting_model(announce=False)
+            # Tensors init left fresh are never blended, nor digested: a rebuild draws them anew.
+            skip = set(fresh)
+            own = source.state_dict()
+            state = {k: v.detach().to("cpu", copy=True) for k, v in own.items() if k not in skip}
+            self._blend_start = (state, fresh, state_digest(state))
         # channels_last: cuDNN's and oneDNN's fast convolution layout (CPU float32 ~1.15x too).
         return model.to(memory_format=torch.channels_last)
+
+    def _blends(self) -> bool:
+        share = self.cfg.model.init_blend
+        return share is not None and share < 1.0
 
     def _starting_model(self, announce: bool, with_init: bool = True) -> tuple[torch.nn.Module, list[str]]:
         """(the model as the run starts from it, on the run's device; the names ``model.init`` left fresh)."""
@@ -372,12 +389,11 @@ class Trainer:
         """``model.init_blend``: the weights moved back toward the start (:mod:`handzoo.runner.blend`).
 
         Returns the blend's validation metrics; the fine-tuned weights' (``fine_tuned``) stay in history."""
-        from handzoo.runner.blend import blend_toward
-
+        assert self._blend_start is not None
         share = self.cfg.model.init_blend
-        start, fresh = self._starting_model(announce=False)
-        blend_toward(raw_model, start.state_dict(), share, skip=fresh)
-        del start
+        start, fresh, _ = self._blend_start
+        blended = blend_toward(raw_model, start, share, skip=fresh)
+        kept = sum(1 for k, v in raw_model.state_dict().items() if v.is_floating_point()) - len(blended)
         metrics = self._validate(raw_model, val_ds, baseline_shape)
         self._append_history(
             {
@@ -388,8 +404,10 @@ class Trainer:
             }
         )
         if metrics and fine_tuned:
+            unblended = f"; {kept} tensors the start did not give kept fine-tuned" if kept else ""
             self.say(
-                f"blended with the starting weights ({100 * share:g}% fine-tuned, model.init_blend): "
+                f"blended with the starting weights ({100 * share:g}% fine-tuned, "
+                f"model.init_blend{unblended}): "
                 f"val PA-MPJPE {metrics['pa_mpjpe_mm']:.2f} mm (fine-tuned alone "
                 f"{fine_tuned['pa_mpjpe_mm']:.2f} mm, baseline {metrics['baseline_pa_mpjpe_mm']:.2f})"
             )
@@ -444,6 +462,14 @@ class Trainer:
         scaler.load_state_dict(state["scaler"])
         rng = state["rng"]
         ckpt.set_rng_state(rng[min(dist.rank, len(rng) - 1)] if isinstance(rng, list) else rng)
+        expected = state.get("blend_start_sha256")
+        if expected and self._blend_start is not None and self._blend_start[2] != expected:
+            raise UsageError(
+                f"{self.out / ckpt.CHECKPOINT_NAME}: the weights this run started from "
+                f"({self.cfg.model.init or 'the pretrained ones'}) are not the ones it was started with, so "
+                "the blend after the last step would differ; resume with the same weights (pin NAME:TAG) "
+                "or start over with --force"
+            )
         step = int(state["step"])
         budget["total"] = int(state["total_steps"])
         self._truncate_history(step)
@@ -585,6 +611,8 @@ class Trainer:
                 "step": step,
                 "total_steps": total,
                 "config": self.cfg.model_dump(mode="json"),
+                # Which start the blend after the last step moves toward; a resumed run checks it.
+                "blend_start_sha256": self._blend_start[2] if self._blend_start else None,
             },
             self.out / ckpt.CHECKPOINT_NAME,
         )
@@ -603,7 +631,8 @@ class Trainer:
         if not path.exists():
             return
         rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-        self.history = [r for r in rows if r["step"] <= step]
+        # A blend row is written after the last step: the resumed run blends (and writes it) again.
+        self.history = [r for r in rows if r["step"] <= step and "init_blend" not in r]
         if self.dist.is_main:
             write_text_atomic(path, "".join(json_text(r) + "\n" for r in self.history), "history")
 
