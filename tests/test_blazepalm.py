@@ -277,7 +277,9 @@ def test_the_detector_finds_the_hand_and_turns_its_crop(detector):
     assert abs(float(delta)) < math.radians(25)  # the network is not exactly equivariant
     moved = np.array([image.shape[0] - centre[1], centre[0]])
     centre2 = np.array([(again.box[0] + again.box[2]) / 2, (again.box[1] + again.box[3]) / 2])
-    assert np.abs(centre2 - moved).max() < 0.05 * (x1 - x0)
+    # Not equivariant either: the centre moved 4-5 % of the box on different CPUs (5.02 % on an AVX2-only
+    # one); a wrong turn of the coordinates would move it by about the box's size.
+    assert np.abs(centre2 - moved).max() < 0.1 * (x1 - x0)
 
 
 def test_the_detector_is_registered(mediapipe_home, mediapipe_tflite, monkeypatch):
