@@ -556,6 +556,16 @@ def test_blend_toward_matches_the_interpolation_formula():
     assert sorted(blended) == ["0.weight", "1.bias", "1.running_mean", "1.running_var", "1.weight"]
     with pytest.raises(ValueError, match="share must be in"):
         blend_toward(model, start, 1.5)
+    # A tensor shared under two names moves once; float64 keeps its precision.
+    tied = torch.nn.Module()
+    tied.a = torch.nn.Parameter(torch.zeros(3, dtype=torch.float64))
+    tied.b = tied.a
+    before = torch.tensor([1e-12, 1.0, 2.0], dtype=torch.float64)
+    with torch.no_grad():
+        tied.a.copy_(before + 1.0)
+    blend_toward(tied, {"a": before, "b": before}, 0.5)
+    # once (not before + 0.25), and the 1e-12 survives (float32 arithmetic would lose it)
+    torch.testing.assert_close(tied.a.detach(), before + 0.5, rtol=0, atol=1e-15)
     with pytest.raises(ValueError, match="0.weight: the starting weights have shape"):
         blend_toward(model, {"0.weight": torch.zeros(2, 2)}, 0.5)
 
@@ -607,6 +617,16 @@ def test_init_blend_exports_the_blend_of_the_start_and_the_fine_tuned_weights(to
     assert len(res.stderr.strip().splitlines()) == 1 and not (tmp_path / "bad" / "config.yaml").exists()
     res = _run([*bad[:-1], "model.init_blend=yes"], toy_env, tmp_path, check=False)
     assert res.returncode == 2 and "not a yes/no" in res.stderr
+    # Refused while the config is resolved: --force has not removed the run already in the folder.
+    forced = ["resnet18", *COMMON, "--max-steps", "2", "--out", str(first), "--force"]
+    res = _run([*forced, "--set", "model.init_blend=0.5"], toy_env, tmp_path, check=False)
+    assert res.returncode == 2 and (first / "model.safetensors").is_file()
+    # The Python API refuses it too.
+    from handzoo.errors import ConfigError
+    from handzoo.runner.trainer import Trainer
+
+    with pytest.raises(ConfigError, match="this run starts from none"):
+        Trainer(RunConfig().with_overrides({"model.init_blend": 0.5}), tmp_path / "api")
 
 
 def test_curves_draw_the_blend_as_its_own_point_not_the_lines_end():

@@ -7,9 +7,11 @@ with ``s`` the fine-tuned share, keeps much of both: the weight-space
 ensembles of Wortsman et al., "Robust fine-tuning of zero-shot models"
 (WiSE-FT, CVPR 2022). ``s = 1`` is the fine-tuned model, ``s = 0`` the start.
 
-The start is rebuilt from the run's configuration (the model's own pretrained
-weights and then ``model.init``), so a resumed run blends exactly as an
-uninterrupted one would. Tensors the start did not provide (a new head under
+The start is the model as the run built it (its pretrained weights, then
+``model.init``), kept on the CPU from the run's beginning; a resumed run
+rebuilds it from the configuration before it trains and checks its digest
+(:func:`state_digest`) against the checkpoint's, so it blends exactly as an
+uninterrupted run would. Tensors the start did not provide (a new head under
 ``model.init_head_swap``) keep their fine-tuned values, and integer buffers are
 never blended.
 """

@@ -152,7 +152,7 @@ def resolve_config(
             cfg = cfg.with_overrides(dropped)
             summary += (
                 f"; left out, as this run starts from random weights: {', '.join(dropped)} "
-                "(add --init NAME[:TAG] to fine-tune)"
+                "(add --init NAME[:TAG] or --set model.pretrained=true to fine-tune)"
             )
     check_start(cfg)
     if cfg.data.name == "synthetic" and "generator" not in cfg.data.options:

@@ -463,12 +463,14 @@ class Trainer:
         rng = state["rng"]
         ckpt.set_rng_state(rng[min(dist.rank, len(rng) - 1)] if isinstance(rng, list) else rng)
         expected = state.get("blend_start_sha256")
+        if self._blend_start is not None and not expected:
+            self.say("the checkpoint records no digest of the start: blending toward the start as built now")
         if expected and self._blend_start is not None and self._blend_start[2] != expected:
             raise UsageError(
                 f"{self.out / ckpt.CHECKPOINT_NAME}: the weights this run started from "
                 f"({self.cfg.model.init or 'the pretrained ones'}) are not the ones it was started with, so "
-                "the blend after the last step would differ; resume with the same weights (pin NAME:TAG) "
-                "or start over with --force"
+                "the blend after the last step would differ; put the original weights back or start over "
+                "with --force"
             )
         step = int(state["step"])
         budget["total"] = int(state["total_steps"])
