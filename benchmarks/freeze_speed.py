@@ -19,6 +19,7 @@ import time
 import torch
 
 import handzoo
+from handzoo.runner.trainer import freeze_parameters
 
 SETTINGS = {
     "everything trained": [],
@@ -30,8 +31,9 @@ SETTINGS = {
 
 def step_seconds(model: torch.nn.Module, frozen: list[str], steps: int, batch: int, size: int) -> float:
     """Median seconds of one training step with the parameters under ``frozen`` left out."""
-    for name, p in model.named_parameters():
-        p.requires_grad_(not any(name == f or name.startswith(f + ".") for f in frozen))
+    for p in model.parameters():
+        p.requires_grad_(True)
+    freeze_parameters(model, frozen)  # as optim.freeze does in a run
     optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-5)
     images = torch.rand(batch, 3, size, size).contiguous(memory_format=torch.channels_last)
     target = torch.zeros(batch, 21, 3)

@@ -57,6 +57,11 @@ class ModelConfig(_Section):
             raise ValueError("a number in (0, 1], the fine-tuned share (e.g. 0.75), not a yes/no")
         return v
 
+    @property
+    def blends(self) -> bool:
+        """Whether the run exports a blend with its start (``init_blend`` below 1)."""
+        return self.init_blend is not None and self.init_blend < 1.0
+
 
 class DataConfig(_Section):
     """Dataset, input resolution, augmentation and loading."""

@@ -37,12 +37,12 @@ def check_start(cfg: RunConfig) -> None:
     """
     from handzoo.errors import ConfigError
 
-    share = cfg.model.init_blend
-    if share is not None and share < 1.0 and not starts_from_weights(cfg):
+    if cfg.model.blends and not starts_from_weights(cfg):
         raise ConfigError(
-            f"model.init_blend={share:g} blends the result with the weights the run starts from, and this "
-            "run starts from none (neither model.init nor model.pretrained); add --init NAME[:TAG] or "
-            "--set model.pretrained=true, or drop the blend with --set model.init_blend=null"
+            f"model.init_blend={cfg.model.init_blend:g} blends the result with the weights the run starts "
+            "from, and this run starts from none (neither model.init nor model.pretrained); add "
+            "--init NAME[:TAG] or --set model.pretrained=true, or drop the blend with "
+            "--set model.init_blend=null"
         )
 
 

@@ -29,7 +29,7 @@ def curves_figure(history: list[dict[str, Any]], title: str = "", loss: str | No
     checked = [r for r in history if "val_pa_mpjpe_mm" in r]
     val = [(r["step"], r["val_pa_mpjpe_mm"]) for r in checked if "init_blend" not in r]
     # model.init_blend: the exported blend, validated after the last step (its own marker, not the line's end)
-    blend = [(r["step"], r["val_pa_mpjpe_mm"], r["init_blend"]) for r in history if "init_blend" in r]
+    blend = [(r["step"], r["val_pa_mpjpe_mm"], r["init_blend"]) for r in checked if "init_blend" in r]
     baseline = next((r["baseline_pa_mpjpe_mm"] for r in history if "baseline_pa_mpjpe_mm" in r), None)
     fig = Figure(figsize=(10, 3.8), dpi=100)
     FigureCanvasAgg(fig)

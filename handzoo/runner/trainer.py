@@ -143,6 +143,26 @@ def _is_oom(exc: BaseException) -> bool:
     )
 
 
+def freeze_parameters(model: torch.nn.Module, prefixes: list[str]) -> None:
+    """``optim.freeze``: the parameters named by each prefix (or under it, ``prefix.``) stop training.
+
+    Raises:
+        ConfigError: a prefix names no parameter (listing the model's top-level names).
+    """
+    from handzoo.interfaces import unwrap_model
+
+    named = dict(unwrap_model(model).named_parameters())
+    for prefix in prefixes:
+        hits = [n for n in named if n == prefix or n.startswith(prefix + ".")]
+        if not hits:
+            raise ConfigError(
+                f"optim.freeze: no parameter of the model is named {prefix!r} or under it "
+                f"(parameters start with: {', '.join(sorted({n.split('.')[0] for n in named}))})"
+            )
+        for name in hits:
+            named[name].requires_grad_(False)
+
+
 # ----------------------------------------------------------------------------- the run
 class Trainer:
     """One run. Construct with a resolved :class:`RunConfig`, then call :meth:`run`."""
@@ -166,8 +186,8 @@ class Trainer:
         self.device_augment: DevicePipeline | None = None
         self._augment_generator = torch.Generator(device=self.device)
         self._term_names: list[str] | None = None
-        # model.init_blend: (the state the run started from, the names init left fresh, its digest)
-        self._blend_start: tuple[dict[str, torch.Tensor], list[str], str] | None = None
+        # model.init_blend: (the state the run started from, less what init left fresh; its digest)
+        self._blend_start: tuple[dict[str, torch.Tensor], str] | None = None
 
     # -- logging helpers -------------------------------------------------------
     def say(self, message: str) -> None:
@@ -332,7 +352,7 @@ class Trainer:
 
         if last_val_step != step:
             val_metrics = self._validate(model, val_ds, baseline_shape)
-        if self._blends():
+        if cfg.model.blends:
             val_metrics = self._blend_with_start(raw_model, val_ds, baseline_shape, step, val_metrics)
         seconds = time.perf_counter() - started
         result = RunResult(self.out, val_metrics, step, seconds, self.history)
@@ -346,44 +366,32 @@ class Trainer:
         """The configured model on the run's device (channels-last), initialised from ``model.init``.
 
         With ``model.init_blend`` the starting state is kept (a copy on the CPU) for the blend after the
-        last step; a resumed run rebuilds it now, so a missing or changed start stops the run before it
-        trains, not after (:meth:`_start` compares its digest with the checkpoint's).
+        last step. A resumed run, whose weights come from the checkpoint, still applies ``model.init``
+        then, so a missing or changed start stops it before it trains (:meth:`_start` compares the
+        digests), not after.
         """
-        model, fresh = self._starting_model(announce=True, with_init=not self.resume)
-        if self._blends():
-            source = model
-            if self.resume:  # the model holds the checkpoint's weights soon; the start is built anew
-                source, fresh = self._starting_model(announce=False)
-            # Tensors init left fresh are never blended, nor digested: a rebuild draws them anew.
-            skip = set(fresh)
-            own = source.state_dict()
-            state = {k: v.detach().to("cpu", copy=True) for k, v in own.items() if k not in skip}
-            self._blend_start = (state, fresh, state_digest(state))
-        # channels_last: cuDNN's and oneDNN's fast convolution layout (CPU float32 ~1.15x too).
-        return model.to(memory_format=torch.channels_last)
-
-    def _blends(self) -> bool:
-        share = self.cfg.model.init_blend
-        return share is not None and share < 1.0
-
-    def _starting_model(self, announce: bool, with_init: bool = True) -> tuple[torch.nn.Module, list[str]]:
-        """(the model as the run starts from it, on the run's device; the names ``model.init`` left fresh)."""
         cfg = self.cfg
         model = create_model_at_size(
             cfg.model.name, cfg.data.image_size, pretrained=cfg.model.pretrained, **cfg.model.options
         ).to(self.device)
         built = part_metadata(model)
-        if built and announce:
+        if built:
             self.say("model built with " + ", ".join(f"{k}={v}" for k, v in built.items()))
         fresh: list[str] = []
-        if cfg.model.init and with_init:
+        if cfg.model.init and (not self.resume or cfg.model.blends):
             from handzoo.builder import init_from
 
             label, fresh = init_from(model, cfg.model.init, head_swap=cfg.model.init_head_swap)
             kept = f"; left at their fresh values: {len(fresh)} ({', '.join(fresh[:4])})" if fresh else ""
-            if announce:
-                self.say(f"initialised from {label}{kept}")
-        return model, fresh
+            self.say(f"initialised from {label}{kept}")
+        if cfg.model.blends:
+            # Tensors init left fresh are not part of the start: never blended, nor digested.
+            skip = set(fresh)
+            own = model.state_dict()
+            state = {k: v.detach().to("cpu", copy=True) for k, v in own.items() if k not in skip}
+            self._blend_start = (state, state_digest(state))
+        # channels_last: cuDNN's and oneDNN's fast convolution layout (CPU float32 ~1.15x too).
+        return model.to(memory_format=torch.channels_last)
 
     def _blend_with_start(self, raw_model, val_ds, baseline_shape, step: int, fine_tuned: dict) -> dict:
         """``model.init_blend``: the weights moved back toward the start (:mod:`handzoo.runner.blend`).
@@ -391,8 +399,8 @@ class Trainer:
         Returns the blend's validation metrics; the fine-tuned weights' (``fine_tuned``) stay in history."""
         assert self._blend_start is not None
         share = self.cfg.model.init_blend
-        start, fresh, _ = self._blend_start
-        blended = blend_toward(raw_model, start, share, skip=fresh)
+        start, _ = self._blend_start
+        blended = blend_toward(raw_model, start, share)
         kept = sum(1 for k, v in raw_model.state_dict().items() if v.is_floating_point()) - len(blended)
         metrics = self._validate(raw_model, val_ds, baseline_shape)
         self._append_history(
@@ -465,7 +473,7 @@ class Trainer:
         expected = state.get("blend_start_sha256")
         if self._blend_start is not None and not expected:
             self.say("the checkpoint records no digest of the start: blending toward the start as built now")
-        if expected and self._blend_start is not None and self._blend_start[2] != expected:
+        if expected and self._blend_start is not None and self._blend_start[1] != expected:
             raise UsageError(
                 f"{self.out / ckpt.CHECKPOINT_NAME}: the weights this run started from "
                 f"({self.cfg.model.init or 'the pretrained ones'}) are not the ones it was started with, so "
@@ -493,19 +501,7 @@ class Trainer:
 
     def _optimizer(self, model: torch.nn.Module) -> torch.optim.Optimizer:
         o = self.cfg.optim
-        if o.freeze:
-            from handzoo.interfaces import unwrap_model
-
-            named = dict(unwrap_model(model).named_parameters())
-            for prefix in o.freeze:
-                hits = [n for n in named if n == prefix or n.startswith(prefix + ".")]
-                if not hits:
-                    raise ConfigError(
-                        f"optim.freeze: no parameter of the model is named {prefix!r} or under it "
-                        f"(parameters start with: {', '.join(sorted({n.split('.')[0] for n in named}))})"
-                    )
-                for name in hits:
-                    named[name].requires_grad_(False)
+        freeze_parameters(model, o.freeze)
         params = [p for p in model.parameters() if p.requires_grad]
         lr = o.scaled_lr(self.cfg.data.batch_size * self.dist.world_size)
         # One fused kernel per step for all parameters on CUDA, in place of a launch per tensor.
@@ -614,7 +610,7 @@ class Trainer:
                 "total_steps": total,
                 "config": self.cfg.model_dump(mode="json"),
                 # Which start the blend after the last step moves toward; a resumed run checks it.
-                "blend_start_sha256": self._blend_start[2] if self._blend_start else None,
+                "blend_start_sha256": self._blend_start[1] if self._blend_start else None,
             },
             self.out / ckpt.CHECKPOINT_NAME,
         )
